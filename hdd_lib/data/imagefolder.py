@@ -1,0 +1,185 @@
+"""ImageFolder trees, as a folder or a tar archive: ``[top/]train/<class>/<image>`` and ``test/...``.
+
+Serves any user dataset (key ``"imagefolder"``: mean/std from the train split, size from the
+files) and the lossy CIFAR-10 JPEG copy (key ``"cifar10_jpeg"``, at
+``<root>/CIFAR10-JPEG/cifar10-jpeg.tar.gz``, with CIFAR-10's official constants and class order).
+
+Labels follow the sorted class-folder names, as in torchvision's ``ImageFolder``, unless a dataset
+fixes its order; within a class, files are in natural order (``2.jpg`` before ``10.jpg``). A tar
+archive is read in one streaming pass and both splits are decoded together, once: the result is
+kept in the decode cache (:mod:`hdd_lib.data.cache`), so later loads of either split are quick.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+import torch
+from tqdm.auto import tqdm
+
+from .cache import cached
+from .decode import ImageDecodeError, decode_bytes, is_image_file, natural_key, stack_images
+from .errors import DatasetCorruptError, DatasetNotFoundError
+from .raw import RawSplit, channel_stats
+from .specs import SPLITS, DatasetSpec, get_spec
+
+__all__ = ["CIFAR10_JPEG_FILE", "read_image_folder", "read_cifar10_jpeg", "folder_spec", "with_class_order"]
+
+#: Where ``"cifar10_jpeg"`` is found, relative to the data root.
+CIFAR10_JPEG_FILE = "CIFAR10-JPEG/cifar10-jpeg.tar.gz"
+_LAYOUT = tuple(f"{split}/<class>/<image>" for split in SPLITS)
+
+
+def read_image_folder(
+    path: str | os.PathLike, *, dataset: str = "imagefolder", cache_dir: str | os.PathLike | None = None
+) -> dict[str, RawSplit]:
+    """Both splits of an ImageFolder tree (folder or tar archive), labelled by sorted class names.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        If ``path`` is absent or holds no ``train/<class>/<image>`` or ``test/<class>/<image>`` files.
+    DatasetCorruptError
+        If the archive or an image cannot be read.
+    ValueError
+        If images differ in size, the tree has several top folders, or ``test`` has unknown classes.
+    """
+    path = Path(path).expanduser()
+    if not (path.is_dir() or path.is_file()):
+        raise DatasetNotFoundError(dataset, path, _LAYOUT, reason="no such folder or archive", remedy=_remedy(dataset))
+    if path.is_file() and not tarfile.is_tarfile(path):
+        raise DatasetCorruptError(dataset, path, "not a readable tar archive (truncated, or not a .tar/.tar.gz)")
+    value = cached("imagefolder", path, lambda: _decode_tree(path, dataset), cache_dir=cache_dir)
+    classes = tuple(value["classes"])
+    return {s: RawSplit(value[f"{s}_images"], value[f"{s}_labels"], classes) for s in SPLITS}
+
+
+def read_cifar10_jpeg(
+    root: Path, split: str, *, download: bool = False, cache_dir: str | os.PathLike | None = None
+) -> RawSplit:
+    """One split of the lossy CIFAR-10 JPEG copy at ``<root>/CIFAR10-JPEG/cifar10-jpeg.tar.gz``.
+
+    ``download`` is accepted for a uniform signature; the copy is not downloadable.
+    """
+    path = root / CIFAR10_JPEG_FILE
+    if not path.is_file():
+        remedy = (
+            "This lossy copy cannot be downloaded: point root (or $HDD_DATA_ROOT) at a folder holding "
+            f"{CIFAR10_JPEG_FILE}, or use 'cifar10' for the official data."
+        )
+        raise DatasetNotFoundError("cifar10_jpeg", root, [CIFAR10_JPEG_FILE], remedy=remedy)
+    raw = read_image_folder(path, dataset="cifar10_jpeg", cache_dir=cache_dir)[split]
+    return with_class_order(raw, get_spec("cifar10_jpeg").class_names, dataset="cifar10_jpeg", path=path)
+
+
+def folder_spec(train: RawSplit, *, name: str = "imagefolder") -> DatasetSpec:
+    """The spec of a user tree: size and channels from its images, mean/std from its train split."""
+    if train.class_names is None:
+        raise ValueError("a folder spec needs the class names read from the tree")
+    mean, std = channel_stats(train.images, max_value=train.max_value)
+    std = tuple(s if s > 0 else 1.0 for s in std)  # a constant channel is left unscaled
+    c, h, w = train.images.shape[1:]
+    return DatasetSpec(name, c, (h, w), len(train.class_names), mean, std, train.class_names)
+
+
+def with_class_order(raw: RawSplit, names: tuple[str, ...], *, dataset: str, path: str | os.PathLike) -> RawSplit:
+    """Relabel ``raw`` so that label ``i`` means ``names[i]``; the folder names must be exactly ``names``."""
+    found = raw.class_names or ()
+    if sorted(found) != sorted(names):
+        raise DatasetCorruptError(
+            dataset, path, f"class folders {sorted(found)} differ from the expected {sorted(names)}"
+        )
+    new_label = torch.tensor([names.index(n) for n in found], dtype=torch.int64)
+    return RawSplit(raw.images, new_label[raw.labels], tuple(names), raw.max_value)
+
+
+def _remedy(dataset: str) -> str:
+    return (
+        f"Point root at a folder or .tar.gz archive laid out as [top/]train/<class>/<image> and "
+        f"[top/]test/<class>/<image> (dataset {dataset!r})."
+    )
+
+
+def _place(name: str) -> tuple[str, str, str] | None:
+    """``(top, split, class)`` of an image path ``[top/]split/class/file``, or ``None`` for other files."""
+    if not is_image_file(name):
+        return None
+    parts = PurePosixPath(name.replace(os.sep, "/")).parts
+    parts = parts[1:] if parts and parts[0] == "." else parts
+    if any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        return None
+    if len(parts) == 3 and parts[0] in SPLITS:
+        return "", parts[0], parts[1]
+    if len(parts) == 4 and parts[1] in SPLITS:
+        return parts[0], parts[1], parts[2]
+    return None
+
+
+class _ProgressReader:
+    """A binary file whose reads advance a byte-counting progress bar."""
+
+    def __init__(self, f, bar) -> None:
+        self.f, self.bar = f, bar
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.f.read(size)
+        self.bar.update(len(data))
+        return data
+
+
+def _iter_tar(path: Path) -> Iterator[tuple[str, bytes]]:
+    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"decoding {path.name}", mininterval=1.0)
+    with open(path, "rb") as f, bar, tarfile.open(fileobj=_ProgressReader(f, bar), mode="r|*") as archive:
+        for member in archive:
+            if member.isfile() and _place(member.name) is not None:
+                yield member.name, archive.extractfile(member).read()
+
+
+def _iter_dir(path: Path) -> Iterator[tuple[str, bytes]]:
+    files = sorted(
+        os.path.relpath(os.path.join(d, n), path).replace(os.sep, "/")
+        for d, _, names in os.walk(path)
+        for n in names
+        if _place(os.path.relpath(os.path.join(d, n), path)) is not None
+    )
+    for rel in tqdm(files, unit="img", desc=f"decoding {path.name}", mininterval=1.0):
+        yield rel, (path / rel).read_bytes()
+
+
+def _decode_tree(path: Path, dataset: str) -> dict:
+    records: dict[str, list] = {s: [] for s in SPLITS}
+    tops: set[str] = set()
+    try:
+        for name, data in _iter_tar(path) if path.is_file() else _iter_dir(path):
+            top, split, cls = _place(name)
+            tops.add(top)
+            records[split].append((cls, natural_key(name), name, decode_bytes(data, name)))
+    except ImageDecodeError as err:
+        raise DatasetCorruptError(dataset, path, str(err)) from err
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+        raise DatasetCorruptError(dataset, path, f"cannot read the archive: {err}") from err
+    if len(tops) > 1:
+        raise ValueError(f"{str(path)!r} holds several top folders {sorted(tops)}; expected at most one")
+    missing = [s for s in SPLITS if not records[s]]
+    if missing:
+        layout = [f"{s}/<class>/<image>" for s in missing]
+        raise DatasetNotFoundError(dataset, path, layout, reason="no such images", remedy=_remedy(dataset))
+    classes = sorted({r[0] for r in records["train"]})
+    label = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({r[0] for r in records["test"]} - set(classes))
+    if unknown:
+        raise ValueError(f"{str(path)!r}: test classes {unknown} have no train folder")
+    channels = 3 if any(r[3].shape[0] == 3 for rs in records.values() for r in rs) else 1
+    value: dict = {"classes": classes}
+    for split, rs in records.items():
+        rs.sort(key=lambda r: (r[0], r[1]))
+        value[f"{split}_images"] = stack_images([r[3] for r in rs], [r[2] for r in rs], channels=channels)
+        value[f"{split}_labels"] = torch.tensor([label[r[0]] for r in rs], dtype=torch.int64)
+    train_hw, test_hw = value["train_images"].shape[2:], value["test_images"].shape[2:]
+    if train_hw != test_hw:
+        raise ValueError(f"{str(path)!r}: train images are {tuple(train_hw)} but test images {tuple(test_hw)}")
+    return value

@@ -1,0 +1,152 @@
+"""MNIST, Fashion-MNIST, SVHN, CIFAR-10 and CIFAR-100 through torchvision's dataset classes.
+
+torchvision finds, verifies (MD5) and downloads the files; we take its ``.data`` / ``.targets`` /
+``.labels`` arrays in one vectorised conversion (no per-image PIL round trip) and turn its
+"Dataset not found or corrupted" ``RuntimeError`` into :class:`DatasetNotFoundError` (files absent,
+naming them) or :class:`DatasetCorruptError` (files present, naming the one that fails its MD5 or
+cannot be parsed).
+
+Layouts under the data root are torchvision's: ``MNIST/raw/``, ``FashionMNIST/raw/``,
+``cifar-10-batches-py/``, ``cifar-100-python/``, and SVHN's ``train_32x32.mat`` /
+``test_32x32.mat`` directly in the root. For the MNIST family a root that holds only the four
+official ``*-ubyte.gz`` files (a read-only copy, where torchvision cannot extract them) also
+works: the ``.gz`` files are checked against torchvision's MD5 table and read directly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import struct
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision import datasets as tvd
+from torchvision.datasets.utils import check_integrity
+
+from .errors import DOWNLOAD_FAILED_REMEDY, DatasetCorruptError, DatasetNotFoundError
+from .raw import RawSplit
+
+__all__ = ["read_mnist", "read_fashionmnist", "read_svhn", "read_cifar10", "read_cifar100"]
+
+
+def read_mnist(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
+    """MNIST: uint8 ``[N, 1, 28, 28]`` (60,000 train / 10,000 test) from ``<root>/MNIST/raw/``."""
+    return _read_mnist_family("mnist", tvd.MNIST, root, split, download)
+
+
+def read_fashionmnist(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
+    """Fashion-MNIST: uint8 ``[N, 1, 28, 28]`` from ``<root>/FashionMNIST/raw/``."""
+    return _read_mnist_family("fashionmnist", tvd.FashionMNIST, root, split, download)
+
+
+def read_svhn(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
+    """SVHN: uint8 ``[N, 3, 32, 32]`` from ``<root>/{train,test}_32x32.mat``; label 10 (digit 0) becomes 0."""
+    _, filename, md5 = tvd.SVHN.split_list[split]
+    build = lambda dl: tvd.SVHN(os.fspath(root), split=split, download=dl)  # noqa: E731
+    ds = _construct("svhn", root, [(filename, md5)], build, download)
+    images = torch.from_numpy(np.ascontiguousarray(ds.data, dtype=np.uint8))  # torchvision made it [N, 3, H, W]
+    return RawSplit(images, torch.from_numpy(np.asarray(ds.labels, dtype=np.int64)))
+
+
+def read_cifar10(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
+    """CIFAR-10: uint8 ``[N, 3, 32, 32]`` (50,000 / 10,000) from ``<root>/cifar-10-batches-py/``."""
+    return _read_cifar("cifar10", tvd.CIFAR10, root, split, download)
+
+
+def read_cifar100(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
+    """CIFAR-100 (fine labels): uint8 ``[N, 3, 32, 32]`` from ``<root>/cifar-100-python/``."""
+    return _read_cifar("cifar100", tvd.CIFAR100, root, split, download)
+
+
+def _read_cifar(dataset: str, cls: type, root: Path, split: str, download: bool) -> RawSplit:
+    checks = [(f"{cls.base_folder}/{name}", md5) for name, md5 in cls.train_list + cls.test_list]
+    checks.append((f"{cls.base_folder}/{cls.meta['filename']}", cls.meta["md5"]))
+    build = lambda dl: cls(os.fspath(root), train=split == "train", download=dl)  # noqa: E731
+    ds = _construct(dataset, root, checks, build, download)
+    images = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))  # torchvision keeps HWC
+    labels = torch.from_numpy(np.asarray(ds.targets, dtype=np.int64))
+    return RawSplit(images, labels, tuple(ds.classes))
+
+
+def _construct(
+    dataset: str, root: Path, checks: Sequence[tuple[str, str]], build: Callable[[bool], object], download: bool
+):
+    """Run ``build(download)`` (a torchvision constructor) and translate its failures into our errors.
+
+    ``checks`` lists ``(path relative to root, md5)`` for the files torchvision verifies.
+    """
+    expected = [name for name, _ in checks]
+    missing = [name for name in expected if not (root / name).is_file()]
+    if missing and not download:
+        reason = f"missing {', '.join(missing)}" if len(missing) < len(expected) else None
+        raise DatasetNotFoundError(dataset, root, expected, reason=reason)
+    try:
+        return build(download)
+    except Exception as err:  # torchvision raises RuntimeError, URLError, pickle/scipy/numpy errors, ...
+        if missing:
+            reason, remedy = f"download failed: {err}", DOWNLOAD_FAILED_REMEDY
+            raise DatasetNotFoundError(dataset, root, expected, reason=reason, remedy=remedy) from err
+        for name, md5 in checks:
+            if not check_integrity(os.fspath(root / name), md5):
+                raise DatasetCorruptError(
+                    dataset, root / name, f"its MD5 does not match torchvision's checksum {md5}"
+                ) from err
+        raise DatasetCorruptError(dataset, root / expected[0], f"{type(err).__name__}: {err}") from err
+
+
+def _read_mnist_family(dataset: str, cls: type, root: Path, split: str, download: bool) -> RawSplit:
+    raw_dir = root / cls.__name__ / "raw"
+    prefix = "train" if split == "train" else "t10k"
+    gz_names = [f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"]
+    build = lambda dl: cls(os.fspath(root), train=split == "train", download=dl)  # noqa: E731
+    if all((raw_dir / os.path.splitext(name)[0]).is_file() for name, _ in cls.resources):
+        try:  # torchvision's own layout after a download: it reads the extracted files
+            ds = build(False)
+        except Exception as err:
+            raise DatasetCorruptError(dataset, raw_dir, f"cannot read the extracted files: {err!r}") from err
+        return RawSplit(ds.data.to(torch.uint8).unsqueeze(1).contiguous(), ds.targets.to(torch.int64))
+    if all((raw_dir / name).is_file() for name in gz_names):
+        return _read_mnist_gz(dataset, cls, raw_dir, gz_names)
+    if not download:
+        expected = [f"{cls.__name__}/raw/{name}" for name in gz_names]
+        raise DatasetNotFoundError(
+            dataset, root, expected, reason="neither these .gz files nor their extracted copies are there"
+        )
+    ds = _construct(dataset, root, [(f"{cls.__name__}/raw/{n}", md5) for n, md5 in cls.resources], build, True)
+    return RawSplit(ds.data.to(torch.uint8).unsqueeze(1).contiguous(), ds.targets.to(torch.int64))
+
+
+def _read_mnist_gz(dataset: str, cls: type, raw_dir: Path, gz_names: Sequence[str]) -> RawSplit:
+    """Read the official ``.gz`` files in place, after checking them against torchvision's MD5 table."""
+    md5s = dict(cls.resources)
+    for name in gz_names:
+        if not check_integrity(os.fspath(raw_dir / name), md5s[name]):
+            reason = f"its MD5 does not match torchvision's checksum {md5s[name]}"
+            raise DatasetCorruptError(dataset, raw_dir / name, reason)
+    images = _read_idx_gz(dataset, raw_dir / gz_names[0], ndim=3)
+    labels = _read_idx_gz(dataset, raw_dir / gz_names[1], ndim=1)
+    if images.shape[0] != labels.shape[0]:
+        raise DatasetCorruptError(dataset, raw_dir, f"{images.shape[0]} images but {labels.shape[0]} labels")
+    return RawSplit(images.unsqueeze(1).contiguous(), labels.to(torch.int64))
+
+
+def _read_idx_gz(dataset: str, path: Path, *, ndim: int) -> torch.Tensor:
+    """Parse a gzipped IDX file of uint8 (magic ``00 00 08 ndim``, big-endian sizes, then the bytes)."""
+    try:
+        data = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as err:
+        raise DatasetCorruptError(dataset, path, f"cannot decompress it: {err}") from err
+    header = 4 + 4 * ndim
+    if len(data) < header or data[:4] != bytes((0, 0, 8, ndim)):
+        raise DatasetCorruptError(dataset, path, f"not an IDX file of uint8 with {ndim} dimension(s)")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    if len(data) - header != math.prod(dims):
+        raise DatasetCorruptError(
+            dataset, path, f"the header promises {math.prod(dims)} values but {len(data) - header} follow"
+        )
+    return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).view(*dims)
