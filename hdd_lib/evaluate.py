@@ -1,0 +1,220 @@
+"""The evaluation protocol: train new networks from scratch on a synthetic set, test on real data.
+
+Per SPEC (DC benchmark): SGD (lr 0.01, momentum 0.9, weight decay 5e-4), batch 256, ``epochs``
+(1000) with the learning rate x0.1 from epoch ``epochs // 2`` (a fresh optimiser there, as in the
+reference), DSA on every batch (one family per batch, parameters per image), top-1 accuracy on the
+full real test set. ``num_eval`` models per architecture.
+
+Speed: on a GPU the small-set regime is launch-bound (IPC 10 is one batch per epoch), so the
+``num_eval`` models are trained *at once* — their parameters stacked and the forward pass vectorised
+with ``torch.func.vmap`` — where the architecture allows it (no BatchNorm running statistics); each
+model still sees its own initialisation, batch order and augmentation. On a CPU, where the grouped
+convolutions this produces are slower than a loop, ``stack="auto"`` trains them one after another.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import augment
+from .config import EvalConfig
+from .data import ImageSet
+from .models import get_model
+from .runtime import resolve_device
+from .synset import SyntheticSet
+
+__all__ = ["EvalResult", "evaluate", "evaluate_images", "train_models", "parse_model"]
+
+
+def parse_model(entry: str) -> tuple[str, dict[str, str]]:
+    """``"resnet18"`` or ``"resnet18:batchnorm"`` (the norm variant) -> (name, keyword options)."""
+    name, _, norm = entry.partition(":")
+    return name, ({"norm": norm} if norm else {})
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Test accuracies (percent) of ``num_eval`` networks of one architecture."""
+
+    model: str
+    accs: tuple[float, ...]
+    seconds: float
+
+    @property
+    def mean(self) -> float:
+        return float(sum(self.accs) / len(self.accs))
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation (``np.std``, as the DM/IDM/HDD scripts report)."""
+        m = self.mean
+        return float(math.sqrt(sum((a - m) ** 2 for a in self.accs) / len(self.accs)))
+
+    @property
+    def seconds_per_model(self) -> float:
+        return self.seconds / len(self.accs)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "accs": list(self.accs), "mean": self.mean, "std": self.std,
+                "seconds": self.seconds, "seconds_per_model": self.seconds_per_model}
+
+
+# ------------------------------------------------------------------------------------ ensembles
+
+
+def _has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+class _Stacked:
+    """``E`` copies of one architecture as stacked parameters; ``forward`` is vmapped over models."""
+
+    def __init__(self, models: Sequence[nn.Module]) -> None:
+        params, buffers = torch.func.stack_module_state(list(models))
+        self.params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+        self.buffers = buffers
+        self.base = copy.deepcopy(models[0]).to("meta")
+
+        def call(p, b, x):
+            return torch.func.functional_call(self.base, (p, b), (x,))
+
+        self._each = torch.func.vmap(call)  # x [E, B, ...]
+        self._shared = torch.func.vmap(call, in_dims=(0, 0, None))  # x [B, ...] for every model
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    def train(self, mode: bool = True) -> None:
+        self.base.train(mode)
+
+    def __call__(self, x: torch.Tensor, *, shared: bool = False) -> torch.Tensor:
+        if shared:  # large shared batches (the test set): one model at a time beats a grouped conv
+            return torch.stack([
+                torch.func.functional_call(self.base, ({k: v[e] for k, v in self.params.items()},
+                                                       {k: v[e] for k, v in self.buffers.items()}), (x,))
+                for e in range(len(next(iter(self.params.values()))))
+            ])
+        return self._each(self.params, self.buffers, x)
+
+
+class _Listed:
+    """``E`` independent modules (BatchNorm models); same interface as :class:`_Stacked`."""
+
+    def __init__(self, models: Sequence[nn.Module]) -> None:
+        self.models = list(models)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [p for m in self.models for p in m.parameters()]
+
+    def train(self, mode: bool = True) -> None:
+        for m in self.models:
+            m.train(mode)
+
+    def __call__(self, x: torch.Tensor, *, shared: bool = False) -> torch.Tensor:
+        return torch.stack([m(x if shared else x[e]) for e, m in enumerate(self.models)])
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+def train_models(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    model: str,  # "convnet", "alexnet", "vgg11", "resnet18", optionally ":<norm>"
+    num_classes: int,
+    cfg: EvalConfig,
+    generator: torch.Generator,
+    num_models: int | None = None,
+    progress: bool = False,
+):
+    """Train ``num_models`` (default ``cfg.num_eval``) fresh networks on ``images [N, ch, H, W]``.
+
+    Returns an ensemble callable as ``ens(x, shared=True) -> logits [E, B, K]``.
+    """
+    device = images.device
+    n, e = images.shape[0], num_models or cfg.num_eval
+    name, kwargs = parse_model(model)
+    if name == cfg.model.name:
+        kwargs = {**cfg.model.kwargs(images.shape[-1]), **kwargs}
+    nets = [get_model(name, images.shape[1], num_classes, images.shape[-1], generator=generator, **kwargs).to(device)
+            for _ in range(e)]
+    stack = cfg.stack == "on" or (cfg.stack == "auto" and device.type == "cuda")
+    ens = _Stacked(nets) if stack and not _has_batchnorm(nets[0]) else _Listed(nets)
+    ens.train()
+    batch = min(cfg.batch, n)
+    steps = math.ceil(n / batch)
+
+    def optimiser(lr: float) -> torch.optim.Optimizer:
+        return torch.optim.SGD(ens.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+    opt = optimiser(cfg.lr)
+    for epoch in tqdm(range(cfg.epochs), disable=not progress, desc=f"train {e}x {model}", leave=False):
+        if epoch == cfg.decay_epoch and epoch > 0:
+            opt = optimiser(cfg.lr * 0.1)
+        order = torch.rand(e, n, generator=generator).argsort(dim=1).to(device, non_blocking=True)  # own order per model
+        for s in range(steps):
+            idx = order[:, s * batch: (s + 1) * batch]  # [E, b]
+            x = augment.apply(images[idx], augment.sample(cfg.dsa, e, per_group=idx.shape[1], generator=generator,
+                                                           image_size=tuple(images.shape[-2:])))
+            logits = ens(x)  # [E, b, K]
+            loss = F.cross_entropy(logits.flatten(0, 1), labels[idx].flatten(), reduction="sum") / idx.shape[1]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # sum of per-model mean losses: each model gets its own gradient
+            opt.step()
+    ens.train(False)
+    return ens
+
+
+@torch.no_grad()
+def _accuracy(ens, test: ImageSet, batch: int) -> list[float]:
+    correct = None
+    for x, y in zip(test.images.split(batch), test.labels.split(batch)):
+        hits = (ens(x, shared=True).argmax(-1) == y).sum(-1)  # [E]
+        correct = hits if correct is None else correct + hits
+    return (100.0 * correct.double() / len(test)).tolist()
+
+
+def evaluate_images(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    test: ImageSet,
+    cfg: EvalConfig,
+    *,
+    progress: bool = True,
+) -> dict[str, EvalResult]:
+    """Evaluate a training set ``images [N, ch, H, W]`` / ``labels [N]`` on every ``cfg.models`` architecture."""
+    device = resolve_device(cfg.device)
+    test = test.to(device)
+    images, labels = images.to(device).float(), labels.to(device)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    results = {}
+    for name in cfg.models:
+        t0 = time.perf_counter()
+        ens = train_models(images, labels, model=name, num_classes=test.spec.num_classes, cfg=cfg,
+                           generator=generator, progress=progress)
+        accs = _accuracy(ens, test, cfg.test_batch)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        results[name] = EvalResult(name, tuple(accs), time.perf_counter() - t0)
+        if progress:
+            r = results[name]
+            print(f"  {name}: {r.mean:.2f} ± {r.std:.2f} % over {len(accs)} models ({r.seconds_per_model:.1f} s/model)")
+    return results
+
+
+def evaluate(syn: SyntheticSet, test: ImageSet, cfg: EvalConfig, *, progress: bool = True) -> dict[str, EvalResult]:
+    """Evaluate a synthetic set (IDM mosaics are expanded first) with ``cfg``'s protocol."""
+    if syn.num_classes != test.spec.num_classes:
+        raise ValueError(f"synthetic set has {syn.num_classes} classes but the test set {test.spec.num_classes}")
+    images, labels = syn.expanded()
+    return evaluate_images(images, labels, test, cfg, progress=progress)

@@ -1,0 +1,222 @@
+r"""IDM's machinery (Zhao et al., "Improved Distribution Matching", CVPR 2023), batched over classes.
+
+- **Partition & expansion.** A stored image of side :math:`H` holds an :math:`f \times f` mosaic of
+  images of side :math:`H/f`; :func:`decode` cuts it and upsamples each tile back to :math:`H`
+  (bilinear), so ``ipc`` stored images give :math:`f^2 \cdot` ipc training images.
+- **Model queue.** Networks trained a little on real data, pushed every
+  ``net_generate_interval`` iterations (FIFO, at most ``net_num``); ``fetch_net_num`` of them take
+  ``model_train_steps`` SGD steps per iteration; one, in eval mode, embeds for matching. Each keeps
+  its running training accuracy (percent), which weights the class-aware CE regulariser.
+- **One update per class.** The reference steps SGD (momentum :math:`\mu`) once per class, in class
+  order, each step on that class's loss alone. Since a class's loss depends on its own images only,
+  the C sequential steps have a closed form, applied by :class:`ClassSequentialSGD` after one batched
+  backward pass: for class :math:`j` (0-based) with momentum buffer :math:`b` and
+  :math:`S_n = \sum_{t=1}^{n} \mu^t`,
+
+  .. math::
+      p \leftarrow p - \eta S_j b;\quad g = \nabla \ell_j(p);\quad
+      b \leftarrow \mu^{j+1} b + g;\quad p \leftarrow p - \eta (1 + S_{C-1-j})\, b;\quad
+      b \leftarrow \mu^{C-1-j} b.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import IDMConfig
+
+__all__ = ["decode", "encode", "ClassSequentialSGD", "QueueMember", "ModelQueue"]
+
+
+# ------------------------------------------------------------------------ partition & expansion
+
+
+def decode(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Expand mosaics ``[..., ch, H, W]`` into ``[..., factor**2, ch, H, W]`` (tiles upsampled, bilinear).
+
+    Tiles are ordered row-major (top-left, top-right, bottom-left, bottom-right for ``factor=2``).
+    ``factor=1`` returns ``images.unsqueeze(-4)``.
+    """
+    if factor == 1:
+        return images.unsqueeze(-4)
+    *lead, ch, h, w = images.shape
+    if h % factor or w % factor:
+        raise ValueError(f"image size {h}x{w} is not divisible by factor={factor}")
+    th, tw = h // factor, w // factor
+    tiles = images.reshape(-1, ch, factor, th, factor, tw).permute(0, 2, 4, 1, 3, 5)
+    tiles = tiles.reshape(-1, ch, th, tw)
+    up = F.interpolate(tiles, size=(h, w), mode="bilinear", align_corners=False)
+    return up.reshape(*lead, factor * factor, ch, h, w)
+
+
+def encode(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Build mosaics ``[..., ch, H, W]`` from ``[..., factor**2, ch, H, W]`` images (downscaled, bilinear).
+
+    The inverse of :func:`decode` up to the resampling; used to initialise IDM's synthetic set from
+    ``factor**2`` real images per stored image.
+    """
+    if factor == 1:
+        return images.squeeze(-4)
+    *lead, n, ch, h, w = images.shape
+    if n != factor * factor:
+        raise ValueError(f"encode needs factor**2={factor * factor} images per mosaic, got {n}")
+    small = F.interpolate(images.reshape(-1, ch, h, w), size=(h // factor, w // factor), mode="bilinear",
+                          align_corners=False)
+    th, tw = h // factor, w // factor
+    small = small.reshape(-1, factor, factor, ch, th, tw).permute(0, 3, 1, 4, 2, 5)
+    return small.reshape(*lead, ch, h, w)
+
+
+# ------------------------------------------------------------------------ one update per class
+
+
+class ClassSequentialSGD:
+    r"""SGD with momentum (PyTorch's convention, no dampening) stepping once per class, in order.
+
+    Equivalent to ``C`` calls of ``torch.optim.SGD.step()``, the ``j``-th with the gradient of class
+    ``j``'s loss alone, taken after the previous steps (see the module docstring). The parameter is
+    ``[C, ...]``; :meth:`prepare` moves each class to where its gradient would be evaluated, then
+    :meth:`step` applies the rest.
+    """
+
+    def __init__(self, param: torch.Tensor, *, lr: float, momentum: float = 0.5) -> None:
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got lr={lr}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got momentum={momentum}")
+        self.param, self.lr, self.momentum = param, float(lr), float(momentum)
+        self.buf = torch.zeros_like(param)
+        c, mu = param.shape[0], self.momentum
+        partial = [sum(mu**t for t in range(1, n + 1)) for n in range(c)]  # S_n, n = 0..C-1
+        shape = (c,) + (1,) * (param.dim() - 1)
+
+        def col(values: list[float]) -> torch.Tensor:
+            return torch.tensor(values, dtype=param.dtype, device=param.device).view(shape)
+
+        self._pre = col([partial[j] for j in range(c)])  # S_j
+        self._mu_in = col([mu ** (j + 1) for j in range(c)])  # mu^(j+1)
+        self._post = col([1 + partial[c - 1 - j] for j in range(c)])  # 1 + S_(C-1-j)
+        self._mu_out = col([mu ** (c - 1 - j) for j in range(c)])  # mu^(C-1-j)
+
+    @torch.no_grad()
+    def prepare(self) -> None:
+        """Move class ``j`` by the momentum of the ``j`` steps taken before its own."""
+        self.param.sub_(self.lr * self._pre * self.buf)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """Apply the classes' own steps and the momentum of the steps after them."""
+        grad = self.param.grad if self.param.grad is not None else torch.zeros_like(self.param)
+        self.buf.mul_(self._mu_in).add_(grad)
+        self.param.sub_(self.lr * self._post * self.buf)
+        self.buf.mul_(self._mu_out)
+
+    def zero_grad(self) -> None:
+        self.param.grad = None
+
+    def state_dict(self) -> dict:
+        return {"buf": self.buf.clone(), "lr": self.lr, "momentum": self.momentum}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.buf.copy_(state["buf"])
+
+
+# ------------------------------------------------------------------------ model queue
+
+
+@dataclass
+class QueueMember:
+    """A queue network, its optimiser and its running training accuracy."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    correct: torch.Tensor  # on-device counters: no host sync per step
+    seen: torch.Tensor
+
+    def accuracy(self) -> torch.Tensor:
+        """Running training accuracy in percent (0 before any step), as a 0-d tensor."""
+        return 100.0 * self.correct / self.seen.clamp_min(1)
+
+
+class ModelQueue:
+    """IDM's FIFO queue of partially trained networks.
+
+    Parameters
+    ----------
+    make_model : builds a freshly initialised network from a CPU generator
+    cfg : queue sizes and training settings
+    device : where the networks live
+    """
+
+    def __init__(self, make_model: Callable[[torch.Generator], nn.Module], cfg: IDMConfig, device) -> None:
+        self.make_model, self.cfg, self.device = make_model, cfg, torch.device(device)
+        self.members: list[QueueMember] = []
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def _member(self, model: nn.Module) -> QueueMember:
+        model = model.to(self.device)
+        model.requires_grad_(False)
+        opt = torch.optim.SGD(model.parameters(), lr=self.cfg.lr_net, momentum=self.cfg.momentum_net,
+                              weight_decay=self.cfg.weight_decay_net)
+        zero = torch.zeros((), dtype=torch.long, device=self.device)
+        return QueueMember(model, opt, zero.clone(), zero.clone())
+
+    def push(self, generator: torch.Generator) -> None:
+        """Add a freshly initialised network; drop the oldest beyond ``net_num``."""
+        self.members.append(self._member(self.make_model(generator)))
+        while len(self.members) > self.cfg.net_num:
+            self.members.pop(0)
+
+    def pick(self, generator: torch.Generator) -> QueueMember:
+        """A uniformly random member (the matching network of this iteration)."""
+        return self.members[int(torch.randint(len(self.members), (1,), generator=generator))]
+
+    def train(self, sample_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+              generator: torch.Generator) -> None:
+        """``fetch_net_num`` random members take ``model_train_steps`` SGD steps on real batches."""
+        order = torch.randperm(len(self.members), generator=generator).tolist()
+        for index in order[: self.cfg.fetch_net_num]:
+            m = self.members[index]
+            m.model.train()
+            m.model.requires_grad_(True)
+            for _ in range(self.cfg.model_train_steps):
+                x, y = sample_batch(self.cfg.train_batch)
+                logits = m.model(x)
+                loss = F.cross_entropy(logits, y)
+                m.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                m.optimizer.step()
+                m.correct += (logits.detach().argmax(1) == y).sum()
+                m.seen += y.numel()
+            m.model.requires_grad_(False)
+
+    def reset_accuracy(self) -> None:
+        for m in self.members:
+            m.correct.zero_()
+            m.seen.zero_()
+
+    def state_dict(self) -> dict:
+        return {
+            "members": [
+                {"model": m.model.state_dict(), "optimizer": m.optimizer.state_dict(),
+                 "correct": m.correct.clone(), "seen": m.seen.clone()}
+                for m in self.members
+            ]
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.members = []
+        for s in state["members"]:
+            m = self._member(self.make_model(torch.Generator().manual_seed(0)))  # weights overwritten below
+            m.model.load_state_dict(s["model"])
+            m.optimizer.load_state_dict(s["optimizer"])
+            m.correct.copy_(s["correct"])
+            m.seen.copy_(s["seen"])
+            self.members.append(m)

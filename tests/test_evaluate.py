@@ -1,0 +1,83 @@
+"""Evaluation protocol: stacked (vmapped) training equals one-by-one training; results and errors."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+
+from hdd_lib.config import EvalConfig, from_dict
+from hdd_lib.synset import SyntheticSet
+
+ev = importlib.import_module("hdd_lib.evaluate")  # the package re-exports the function `evaluate`
+
+
+def small_eval(**overrides) -> EvalConfig:
+    base = {"num_eval": 2, "epochs": 4, "batch": 16, "model": {"width": 16}, "seed": 5}
+    base.update(overrides)
+    return from_dict(EvalConfig, base)
+
+
+def test_stacked_training_equals_one_model_at_a_time(tiny_imageset):
+    train, test = tiny_imageset
+    images, labels = train.images[::2].double(), train.labels[::2]  # 36 images: 3 batches per epoch
+    cfg = small_eval(epochs=3, stack="on")
+    stacked = ev.train_models(images.float(), labels, model="convnet", num_classes=3, cfg=cfg,
+                              generator=torch.Generator().manual_seed(0))
+    listed = ev.train_models(images.float(), labels, model="convnet", num_classes=3,
+                             cfg=small_eval(epochs=3, stack="off"), generator=torch.Generator().manual_seed(0))
+    assert isinstance(stacked, ev._Stacked) and isinstance(listed, ev._Listed)
+    x = test.images[:12]
+    torch.testing.assert_close(stacked(x, shared=True), listed(x, shared=True), rtol=1e-4, atol=1e-4)
+
+
+def test_models_differ_from_each_other(tiny_imageset):
+    train, test = tiny_imageset
+    ens = ev.train_models(train.images, train.labels, model="convnet", num_classes=3, cfg=small_eval(stack="on"),
+                          generator=torch.Generator().manual_seed(0))
+    out = ens(test.images[:4], shared=True)
+    assert out.shape == (2, 4, 3) and not torch.allclose(out[0], out[1])
+
+
+def test_evaluate_learns_the_tiny_task_and_reports_statistics(tiny_imageset):
+    train, test = tiny_imageset
+    syn = SyntheticSet(train.images.view(3, 24, 1, 8, 8)[:, :4].clone())  # 4 real images per class
+    res = ev.evaluate(syn, test, small_eval(epochs=200, num_eval=3), progress=False)["convnet"]
+    assert len(res.accs) == 3 and all(0 <= a <= 100 for a in res.accs)
+    assert res.mean > 60.0  # chance is 33 %
+    assert res.std == pytest.approx(torch.tensor(res.accs).std(unbiased=False).item())
+    d = res.to_dict()
+    assert d["mean"] == res.mean and d["seconds_per_model"] == pytest.approx(res.seconds / 3)
+
+
+def test_same_seed_same_accuracies(tiny_imageset):
+    train, test = tiny_imageset
+    syn = SyntheticSet(train.images.view(3, 24, 1, 8, 8)[:, :2].clone())
+    a = ev.evaluate(syn, test, small_eval(), progress=False)["convnet"].accs
+    b = ev.evaluate(syn, test, small_eval(), progress=False)["convnet"].accs
+    assert a == b
+
+
+def test_cross_architecture_and_batchnorm_variant(tiny_imageset):
+    from hdd_lib.data import DatasetSpec, ImageSet
+
+    g = torch.Generator().manual_seed(0)
+    spec = DatasetSpec("tiny32", 3, (32, 32), 2, (0.0,) * 3, (1.0,) * 3)
+    test = ImageSet(torch.randn(6, 3, 32, 32, generator=g), torch.tensor([0, 1] * 3), spec, split="test")
+    syn = SyntheticSet(torch.randn(2, 1, 3, 32, 32, generator=g))
+    cfg = small_eval(epochs=1, models=["alexnet", "resnet18:batchnorm"], num_eval=2)
+    res = ev.evaluate(syn, test, cfg, progress=False)
+    assert set(res) == {"alexnet", "resnet18:batchnorm"}
+    assert all(len(r.accs) == 2 for r in res.values())
+
+
+def test_class_count_mismatch_raises(tiny_imageset):
+    _, test = tiny_imageset
+    with pytest.raises(ValueError, match="4 classes but the test set 3"):
+        ev.evaluate(SyntheticSet(torch.zeros(4, 1, 1, 8, 8)), test, small_eval(), progress=False)
+
+
+def test_parse_model():
+    assert ev.parse_model("resnet18:batchnorm") == ("resnet18", {"norm": "batchnorm"})
+    assert ev.parse_model("convnet") == ("convnet", {})
