@@ -1,0 +1,472 @@
+r"""GeoDM (Li et al., arXiv 2512.08317): distribution matching in a product of E, H and S spaces.
+
+The paper's code and equations are not public; this is our design (SPEC, section GeoDM). Each
+feature vector :math:`f \in \mathbb{R}^D` is cut into fixed slices, one per selected factor
+(``factors``, any non-empty subset of ``"EHS"``, in the order written):
+
+* **E** (Euclidean): DM's squared distance of the class means (:class:`~hdd_lib.losses.dm.DMLoss`).
+* **H** (hyperbolic): HDD's geodesic distance (not squared) between Lorentzian centroids, after
+  :func:`hdd_lib.geometry.lift` (``how``/``clamp`` as in HDD), with a learnable :math:`k_H`.
+* **S** (spherical): points projected to the sphere of radius :math:`\sqrt{k_S}` (learnable),
+  centroid = mean renormalised to the sphere, geodesic distance (not squared); :mod:`hdd_lib.sphere`.
+
+The loss of class :math:`c` is
+
+.. math::
+    \ell_c = \lambda\Big(\sum_f w_f\,\frac{D_f(c)}{s_f}
+             + \lambda_{OT}\, S_\varepsilon\big(C_c\big)
+             + \lambda_{reg}\, R_c\Big),
+    \qquad
+    C_c[i, j] = \sum_f w_f\,\frac{d_f(x_{c,i}, y_{c,j})^2}{s^{OT}_f}
+
+with :math:`D_f(c)` the factor's centroid discrepancy between the real batch :math:`x_c` and the
+synthetic samples :math:`y_c`, and :math:`d_f` its pointwise distance. Choices made here:
+
+1. **Slices.** ``dims`` gives one size per selected factor (in the order of ``factors``) and must sum
+   to ``D``; by default ``D`` is split equally, the remainder going to the first factors
+   (2048 = 683 + 683 + 682). A single factor uses the whole vector.
+2. **Curvatures** are bounded: :math:`k = k_{\min} + (k_{\max} - k_{\min})\,\sigma(\theta)`, one
+   float64 :math:`\theta` per curved factor (H: curvature :math:`-1/k_H`; S: radius
+   :math:`\sqrt{k_S}`, curvature :math:`+1/k_S`); both share the bounds ``k_min``, ``k_max``.
+3. **Weights** are a softmax over one float64 logit per selected factor, initialised to ``weights``
+   (probabilities; equal by default). With ``learn="fixed"`` the given probabilities are used as
+   they are (exact zeros allowed, e.g. ``weights=(1, 0, 0)`` for reductions), not via the softmax.
+4. **learn** (``"joint"``, ``"adversarial"``, ``"fixed"``) is only stored: the distillation loop
+   optimises :meth:`GeoDMLoss.geometry_parameters` with its own optimiser, descending (joint) or
+   ascending (adversarial) the loss; with ``"fixed"`` they do not require gradients. Note that
+   minimising over the weights alone moves all mass to the smallest normalised factor.
+5. **Normalisation** (``normalize=True``): the first call records each factor's detached mean (over
+   classes) discrepancy :math:`s_f` and mean pairwise squared distance :math:`s^{OT}_f` in the buffers
+   ``scales`` / ``ot_scales`` (saved in ``state_dict``, so a resumed run keeps them;
+   :meth:`GeoDMLoss.reset_scales` clears them). Hence every factor starts at 1 on average, and on
+   that first call the weights get no gradient from the centroid terms. A value not above
+   :data:`MIN_SCALE` (e.g. a first call with real == syn) is not recorded: that factor is divided
+   by 1 until a later call records it. ``normalize=False`` uses :math:`s_f = s^{OT}_f = 1`.
+6. **OT term** (``lambda_ot > 0``): per class between the real batch and the synthetic samples, cost =
+   weighted squared product distance above, uniform marginals, POT log-domain Sinkhorn batched over
+   classes (:mod:`hdd_lib.losses.ot`). ``epsilon`` is relative to the mean cross cost of the class.
+   ``debias=True`` (default) uses the Sinkhorn divergence (exactly 0 when the sets coincide),
+   ``False`` the plain entropic cost. Pairwise distances come from matmuls (Minkowski inner products
+   for H, :func:`hdd_lib.geometry.pairwise_dist`), never from ``[N, M, D]`` differences. The
+   real-real cost of the divergence is built without autograd graph when the geometry is frozen
+   (``learn="fixed"``); it is the most expensive part on a CPU (``[C, N, N]``).
+7. **Curvature regulariser** (``lambda_reg > 0``): for each curved factor, the squared log-ratio of a
+   point's slice norm to the radius :math:`\sqrt{k_f}` (for H with ``expmap0`` the norm is the
+   geodesic distance from the origin before the clamp, for S the radial distance that the projection
+   discards),
+
+   .. math::
+       R_c = \frac{1}{|\{H,S\}|}\sum_{f \in \{H,S\}} \tfrac12\Big(
+             \operatorname{mean}_i \log^2\frac{|x^f_{c,i}|}{\sqrt{k_f}}
+           + \operatorname{mean}_j \log^2\frac{|y^f_{c,j}|}{\sqrt{k_f}}\Big),
+
+   unweighted by :math:`w_f`, norms floored at :data:`MIN_REG_NORM`. It pulls the synthetic features
+   toward the radius and each curvature toward the data's scale. Off by default (``lambda_reg=0``):
+   it is a penalty, not a discrepancy, so with it the loss is no longer 0 when real == syn.
+8. **Precision.** Everything after the slicing runs in ``dtype`` (float64 by default, as in HDD);
+   per-class values are returned in it and the summed loss in ``syn``'s dtype. float32 is not
+   advised with the OT term: pairwise hyperbolic distances cancel catastrophically there.
+
+Defaults (``GeoDMConfig()``): all three factors, equal thirds and weights, ``k_H = k_S = 1`` in
+``[0.1, 10]``, ``learn="joint"`` (provisional until the ablation), ``normalize=True``,
+``lambda_ot=1``, ``epsilon=0.05``, ``debias=True``, ``lambda_reg=0``, HDD's ``expmap0`` with clamp 10.
+
+With one factor holding all the weight (``learn="fixed"``), ``normalize=False``, ``lam=1`` and no
+OT/regulariser, the loss equals that factor's own loss on its slice: E is ``get_loss("dm")``, H is
+``get_loss("hdd", k=k_H, lam=1)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .. import geometry, sphere
+from .base import MatchingLoss, check_features, register_loss
+from .dm import DMLoss
+from .ot import sinkhorn_divergence
+
+__all__ = ["FACTORS", "MIN_SCALE", "MIN_REG_NORM", "GeoDMConfig", "GeoDMLoss", "split_dims"]
+
+#: The factor letters: Euclidean, hyperbolic (Lorentz), spherical.
+FACTORS = "EHS"
+_CURVED = "HS"
+_LEARN = ("joint", "adversarial", "fixed")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+#: Normalisation scales are recorded only above this value (a factor at 0 is not divided by ~0).
+MIN_SCALE = 1e-12
+#: Floor of the slice norms inside the regulariser's logarithm.
+MIN_REG_NORM = 1e-12
+#: Tolerance on ``sum(weights) == 1``.
+_WEIGHT_SUM_TOL = 1e-6
+
+Learn = Literal["joint", "adversarial", "fixed"]
+#: What :meth:`GeoDMLoss.embed` returns: the factor points and the raw slices, keyed by factor letter.
+Embedded = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def split_dims(d: int, n: int) -> tuple[int, ...]:
+    """Equal split of ``d`` features among ``n`` factors, the remainder going to the first ones."""
+    q, r = divmod(d, n)
+    return tuple(q + (i < r) for i in range(n))
+
+
+@dataclass(frozen=True)
+class GeoDMConfig:
+    """Settings of :class:`GeoDMLoss` (see the module docstring for the math).
+
+    Attributes
+    ----------
+    factors : selected factors, a non-empty string of distinct letters from ``"EHS"``
+    dims : slice size per selected factor (summing to D), or None for an equal split
+    weights : initial weight per selected factor (probabilities summing to 1), or None for equal
+    k_H, k_S : initial hyperbolic / spherical curvature parameters, strictly inside (k_min, k_max)
+    k_min, k_max : bounds of both curvature parameters, 0 < k_min < k_max
+    learn : how the geometry parameters learn: "joint", "adversarial" or "fixed"
+    normalize : divide each factor by its scale at the first call
+    lam : overall weight (HDD's lambda)
+    lambda_ot : weight of the OT term (0: off)
+    epsilon : entropic regularisation, relative to the mean cross cost of a class
+    debias : Sinkhorn divergence (True) or plain entropic OT cost (False)
+    ot_max_iter, ot_tol : Sinkhorn iteration budget and marginal tolerance
+    lambda_reg : weight of the curvature regulariser (0: off)
+    how, clamp : hyperbolic map and radius clamp, as in HDD
+    dtype : "float64" or "float32", the dtype of the math
+    """
+
+    factors: str = "EHS"
+    dims: tuple[int, ...] | None = None
+    weights: tuple[float, ...] | None = None
+    k_H: float = 1.0
+    k_S: float = 1.0
+    k_min: float = 0.1
+    k_max: float = 10.0
+    learn: Learn = "joint"
+    normalize: bool = True
+    lam: float = 1.0
+    lambda_ot: float = 1.0
+    epsilon: float = 0.05
+    debias: bool = True
+    ot_max_iter: int = 100
+    ot_tol: float = 1e-6
+    lambda_reg: float = 0.0
+    how: geometry.Mapping = "expmap0"
+    clamp: float | None = geometry.EXP_MAX_RADIUS
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        f = self.factors
+        if not (isinstance(f, str) and f and set(f) <= set(FACTORS) and len(set(f)) == len(f)):
+            raise ValueError(
+                f"factors must be a non-empty string of distinct letters from 'EHS', got factors={f!r}"
+            )
+        n = len(f)
+        if self.dims is not None:
+            dims = tuple(self.dims)
+            if len(dims) != n or not all(_is_int(d) and d > 0 for d in dims):
+                raise ValueError(
+                    f"dims must be {n} positive integers (one per factor of {f!r}), got dims={self.dims!r}"
+                )
+            set_("dims", dims)
+        if not (_finite(self.k_min) and _finite(self.k_max) and 0 < self.k_min < self.k_max):
+            raise ValueError(
+                "k_min and k_max must be finite with 0 < k_min < k_max, "
+                f"got k_min={self.k_min!r}, k_max={self.k_max!r}"
+            )
+        for name in ("k_H", "k_S"):
+            k = getattr(self, name)
+            if not (_finite(k) and self.k_min < k < self.k_max):
+                raise ValueError(
+                    f"{name} must lie strictly inside (k_min, k_max) = ({self.k_min}, {self.k_max}), "
+                    f"got {name}={k!r}"
+                )
+        if self.learn not in _LEARN:
+            raise ValueError(f"learn must be one of {_LEARN}, got learn={self.learn!r}")
+        if self.weights is not None:
+            w = tuple(self.weights)
+            fixed = self.learn == "fixed"
+            if len(w) != n or not all(_finite(x) and (x >= 0 if fixed else x > 0) for x in w):
+                rule = ">= 0" if fixed else '> 0 (exact zeros need learn="fixed")'
+                raise ValueError(
+                    f"weights must be {n} finite numbers {rule}, one per factor of {f!r}, "
+                    f"got weights={self.weights!r}"
+                )
+            if abs(sum(w) - 1.0) > _WEIGHT_SUM_TOL:
+                raise ValueError(f"weights must sum to 1, got weights={self.weights!r} (sum {sum(w)})")
+            set_("weights", tuple(float(x) for x in w))
+        for name in ("lam", "lambda_ot", "lambda_reg"):
+            v = getattr(self, name)
+            if not (_finite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {name}={v!r}")
+        if not (_finite(self.epsilon) and self.epsilon > 0):
+            raise ValueError(f"epsilon must be a finite number > 0, got epsilon={self.epsilon!r}")
+        if not (_is_int(self.ot_max_iter) and self.ot_max_iter >= 1):
+            raise ValueError(f"ot_max_iter must be an integer >= 1, got ot_max_iter={self.ot_max_iter!r}")
+        if not (_finite(self.ot_tol) and self.ot_tol > 0):
+            raise ValueError(f"ot_tol must be a finite number > 0, got ot_tol={self.ot_tol!r}")
+        for name in ("normalize", "debias"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {name}={getattr(self, name)!r}")
+        if self.how not in ("expmap0", "lift"):
+            raise ValueError(f"how must be 'expmap0' or 'lift', got how={self.how!r}")
+        if self.clamp is not None and not (_finite(self.clamp) and self.clamp > 0):
+            raise ValueError(f"clamp must be a finite number > 0 or None, got clamp={self.clamp!r}")
+        dtype = self.dtype
+        if isinstance(dtype, torch.dtype):
+            dtype = {v: k for k, v in _DTYPES.items()}.get(dtype, str(dtype))
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {tuple(_DTYPES)}, got dtype={self.dtype!r}")
+        set_("dtype", dtype)
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return _DTYPES[self.dtype]
+
+    def split(self, d: int) -> tuple[int, ...]:
+        """Slice sizes for feature size ``d``; ``ValueError`` if ``dims`` do not sum to it."""
+        if self.dims is None:
+            dims = split_dims(d, len(self.factors))
+            if min(dims) == 0:
+                raise ValueError(f"feature size D={d} is too small for the factors {self.factors!r}")
+            return dims
+        if sum(self.dims) != d:
+            raise ValueError(
+                f"dims must sum to the feature size D={d}, got dims={self.dims} (sum {sum(self.dims)})"
+            )
+        return self.dims
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@register_loss("geodm")
+class GeoDMLoss(MatchingLoss):
+    """GeoDM loss; ``per_class`` returns the product-space discrepancy of each class, shape ``[C]``.
+
+    Build it from a :class:`GeoDMConfig`, from keyword settings (its field names), or both
+    (keywords override the config): ``get_loss("geodm", factors="EH", lambda_ot=0)``.
+
+    Parameters
+    ----------
+    config : GeoDMConfig, optional (defaults: ``GeoDMConfig()``)
+    **settings : fields of :class:`GeoDMConfig`, overriding ``config``'s
+
+    Attributes
+    ----------
+    theta : ``ParameterDict`` of float64 curvature logits, one per selected curved factor ("H", "S")
+    weight_logits : float64 parameter ``[F]``, one logit per selected factor
+    fixed_weights : buffer ``[F]``, the weights used as they are with ``learn="fixed"``
+    scales, ot_scales : buffers ``[F]``, normalisation scales (0 until recorded)
+    """
+
+    def __init__(self, config: GeoDMConfig | None = None, **settings) -> None:
+        super().__init__()
+        config = config if config is not None else GeoDMConfig()
+        if not isinstance(config, GeoDMConfig):
+            raise ValueError(f"config must be a GeoDMConfig, got {type(config).__name__}")
+        if settings:
+            known = {f.name for f in fields(GeoDMConfig)}
+            unknown = sorted(set(settings) - known)
+            if unknown:
+                raise ValueError(f"unknown GeoDM setting(s) {unknown}; known: {', '.join(sorted(known))}")
+            config = replace(config, **settings)
+        self.config = config
+        f64 = torch.float64
+        n = len(config.factors)
+        probs = torch.tensor(config.weights if config.weights is not None else [1.0 / n] * n, dtype=f64)
+        span = config.k_max - config.k_min
+        unit = {f: (getattr(config, f"k_{f}") - config.k_min) / span for f in config.factors if f in _CURVED}
+        self.theta = nn.ParameterDict(
+            {f: nn.Parameter(torch.logit(torch.tensor(u, dtype=f64))) for f, u in unit.items()}
+        )
+        self.weight_logits = nn.Parameter(torch.log(probs.clamp_min(torch.finfo(f64).tiny)))
+        self.register_buffer("fixed_weights", probs)
+        self.register_buffer("scales", torch.zeros(n, dtype=f64))
+        self.register_buffer("ot_scales", torch.zeros(n, dtype=f64))
+        self.requires_grad_(config.learn != "fixed")
+        self._dm = DMLoss()
+        self._last: dict[str, torch.Tensor] = {}
+
+    # ----------------------------------------------------------------------------- geometry params
+    @property
+    def factors(self) -> str:
+        return self.config.factors
+
+    def curvature(self, factor: str) -> torch.Tensor:
+        r"""Curvature :math:`k_f = k_{\min} + (k_{\max} - k_{\min})\,\sigma(\theta_f)`, a 0-d tensor."""
+        if factor not in self.theta:
+            raise ValueError(f"factor must be a curved factor of {self.factors!r}, got factor={factor!r}")
+        c = self.config
+        return c.k_min + (c.k_max - c.k_min) * torch.sigmoid(self.theta[factor])
+
+    def weights(self) -> torch.Tensor:
+        """Factor weights ``[F]`` (order of ``factors``): softmax of the logits, or the fixed values."""
+        if self.config.learn == "fixed":
+            return self.fixed_weights
+        return torch.softmax(self.weight_logits, dim=0)
+
+    def geometry_parameters(self) -> list[nn.Parameter]:
+        """The curvature logits and weight logits, for the loop's separate optimiser."""
+        return [*self.theta.values(), self.weight_logits]
+
+    def _geometry_requires_grad(self) -> bool:
+        return any(p.requires_grad for p in self.geometry_parameters())
+
+    def reset_scales(self) -> None:
+        """Forget the normalisation scales; the next call records new ones."""
+        self.scales.zero_()
+        self.ot_scales.zero_()
+
+    # ----------------------------------------------------------------------------- the math
+    def embed(self, feat: torch.Tensor) -> Embedded:
+        """Slice ``[C, N, D]`` features per factor and map them to points of the factor, in ``dtype``.
+
+        Returns the points ``{"E": [C, N, d_E], "H": [C, N, d_H + 1] (Lorentz), "S": [C, N, d_S]
+        (sphere)}`` and the raw slices ``{f: [C, N, d_f]}`` (selected factors only).
+        """
+        c = self.config
+        feat = feat.to(c.torch_dtype)
+        parts = torch.split(feat, list(c.split(feat.shape[-1])), dim=-1)
+        points = {}
+        for f, x in zip(c.factors, parts):
+            if f == "E":
+                points[f] = x
+            elif f == "H":
+                points[f] = geometry.lift(x, k=self.curvature("H"), how=c.how, clamp=c.clamp, dtype=None)
+            else:
+                points[f] = sphere.project(x, k=self.curvature("S"), dtype=None)
+        return points, dict(zip(c.factors, parts))
+
+    def discrepancies(self, real: dict[str, torch.Tensor], syn: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Raw centroid discrepancy per factor and class, ``[F, C]``, from :meth:`embed` points."""
+        out = []
+        for f in self.factors:
+            if f == "E":
+                out.append(self._dm.per_class(real[f], syn[f]))
+            elif f == "H":
+                k = self.curvature("H")
+                c_real, c_syn = geometry.centroid(real[f], k=k), geometry.centroid(syn[f], k=k)
+                out.append(geometry.dist(c_real, c_syn, k=k))
+            else:
+                k = self.curvature("S")
+                c_real, c_syn = sphere.centroid(real[f], k=k), sphere.centroid(syn[f], k=k)
+                out.append(sphere.dist(c_real, c_syn, k=k))
+        return torch.stack(out)
+
+    def sq_distances(self, x: Embedded, y: Embedded) -> torch.Tensor:
+        r"""Pairwise squared distances per factor, ``[F, C, N, M]``, by matmuls, from :meth:`embed` output.
+
+        The spherical factor uses :math:`d_S^2 = k_S\, d_{S,1}^2` on the unit directions of the raw
+        slices, so that no gradient with respect to :math:`k_S` flows back through the matmul.
+        """
+        (xp, xr), (yp, yr) = x, y
+        out = []
+        for f in self.factors:
+            if f == "E":
+                a, b = xp[f], yp[f]
+                sq = a.pow(2).sum(-1, keepdim=True) + b.pow(2).sum(-1).unsqueeze(-2)
+                out.append((sq - 2.0 * a @ b.transpose(-1, -2)).clamp_min(0.0))
+            elif f == "H":
+                out.append(geometry.pairwise_dist(xp[f], yp[f], k=self.curvature("H")).pow(2))
+            else:
+                u, v = (sphere.project(r[f], k=1.0, dtype=None) for r in (xr, yr))
+                out.append(self.curvature("S") * sphere.pairwise_dist(u, v, k=1.0).pow(2))
+        return torch.stack(out)
+
+    def regulariser(self, real: dict[str, torch.Tensor], syn: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Curvature regulariser per class ``[C]`` from the raw slices (0 without curved factors)."""
+        terms = []
+        for f in self.factors:
+            if f not in _CURVED:
+                continue
+            log_r = 0.5 * torch.log(self.curvature(f))
+            norms = [torch.linalg.vector_norm(x[f], dim=-1).clamp_min(MIN_REG_NORM) for x in (real, syn)]
+            sq = [(torch.log(r) - log_r).pow(2).mean(-1) for r in norms]
+            terms.append(0.5 * (sq[0] + sq[1]))
+        if not terms:
+            return real[self.factors[0]].new_zeros(real[self.factors[0]].shape[0])
+        return torch.stack(terms).mean(0)
+
+    def _record(self, name: str, values: torch.Tensor) -> torch.Tensor:
+        """Scales ``[F]`` from buffer ``name``; an unset entry (0) records ``values`` once it exceeds
+        ``MIN_SCALE`` (no host sync); entries still unset read as 1."""
+        buf = getattr(self, name)
+        v = values.detach().to(buf.dtype)
+        buf.copy_(torch.where((buf == 0) & (v > MIN_SCALE), v, buf))
+        return torch.where(buf > 0, buf, torch.ones_like(buf)).to(values.dtype)
+
+    def transport(self, x: Embedded, y: Embedded, w: torch.Tensor) -> torch.Tensor:
+        """OT term per class ``[C]`` between :meth:`embed` outputs, with factor weights ``w [F]``: the
+        Sinkhorn divergence (or entropic cost, ``debias=False``) under the normalised weighted cost."""
+        c = self.config
+        sq_xy = self.sq_distances(x, y)  # [F, C, N, M]
+        one = torch.ones_like(w)
+        ot_scales = self._record("ot_scales", sq_xy.mean(dim=(1, 2, 3))) if c.normalize else one
+        coef = (w / ot_scales).view(-1, 1, 1, 1)
+        cost_xy = (coef * sq_xy).sum(0)
+        self_costs = (None, None)
+        if c.debias:
+            # the real-real cost depends on the geometry parameters only: no graph when they are frozen
+            needs_graph = x[1][self.factors[0]].requires_grad or self._geometry_requires_grad()
+            with torch.set_grad_enabled(torch.is_grad_enabled() and needs_graph):
+                cost_xx = (coef * self.sq_distances(x, x)).sum(0)
+            self_costs = (cost_xx, (coef * self.sq_distances(y, y)).sum(0))
+        return sinkhorn_divergence(
+            cost_xy, *self_costs, epsilon=c.epsilon, max_iter=c.ot_max_iter, tol=c.ot_tol
+        )
+
+    def per_class(self, real: torch.Tensor, syn: torch.Tensor) -> torch.Tensor:
+        check_features(real, syn)
+        c = self.config
+        x_emb, y_emb = self.embed(real), self.embed(syn)
+        (x, x_raw), (y, y_raw) = x_emb, y_emb
+        w = self.weights().to(c.torch_dtype)
+        disc = self.discrepancies(x, y)  # [F, C]
+        one = torch.ones_like(self.scales, dtype=c.torch_dtype)
+        scales = self._record("scales", disc.mean(dim=1)) if c.normalize else one
+        loss = (w.unsqueeze(1) * disc / scales.unsqueeze(1)).sum(0)
+        last = {f"d_{f}": disc[i].detach().mean() for i, f in enumerate(self.factors)}
+        if c.lambda_ot > 0:
+            ot_value = self.transport(x_emb, y_emb, w)
+            loss = loss + c.lambda_ot * ot_value
+            last["ot"] = ot_value.detach().mean()
+        if c.lambda_reg > 0:
+            reg = self.regulariser(x_raw, y_raw).to(loss)
+            loss = loss + c.lambda_reg * reg
+            last["reg"] = reg.detach().mean()
+        self._last = last
+        return c.lam * loss
+
+    # ----------------------------------------------------------------------------- logging
+    @torch.no_grad()
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Current curvatures ``k_H``, ``k_S``, weights ``w_E``, ``w_H``, ``w_S`` (selected factors only)
+        and the last call's mean-over-classes raw discrepancies ``d_E``, ``d_H``, ``d_S``, OT value ``ot``
+        and regulariser ``reg`` (those computed), as detached 0-d tensors: logging them every
+        iteration costs no host synchronisation."""
+        with torch.no_grad():
+            out = {f"k_{f}": self.curvature(f).detach() for f in self.theta}
+            out.update({f"w_{f}": w.detach() for f, w in zip(self.factors, self.weights())})
+        out.update({name: v.detach() for name, v in self._last.items()})
+        return out
+
+    def state(self) -> dict[str, float]:
+        """:meth:`state_tensors` as Python floats."""
+        return {name: float(v) for name, v in self.state_tensors().items()}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{f.name}={getattr(self.config, f.name)!r}" for f in fields(self.config))

@@ -1,0 +1,122 @@
+r"""The sphere of radius :math:`\sqrt{k}` used by GeoDM's spherical factor, as a thin layer over geoopt.
+
+Convention (the positive-curvature twin of :mod:`hdd_lib.geometry`): points :math:`x \in \mathbb{R}^D`
+satisfy :math:`\langle x, x\rangle = k`, ``k > 0``; the radius is :math:`R = \sqrt{k}` and the
+sectional curvature :math:`+1/k`. geoopt's ``Sphere`` is the unit sphere: its ``projx`` does the
+radial projection here, and the tests compare :func:`dist` with its ``dist`` after rescaling.
+
+Every function takes ``k`` keyword-only, as a float or a (possibly learnable) tensor, and works in
+the dtype of its input; :func:`project` casts features to ``dtype`` (float64 by default).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+from .geometry import _SQRT_EPS, as_curvature, prepare
+
+with warnings.catch_warnings():  # geoopt scripts its kernels with the deprecated torch.jit
+    warnings.simplefilter("ignore", FutureWarning)
+    from geoopt import Sphere
+
+__all__ = ["MIN_NORM", "project", "centroid", "dist", "pairwise_dist"]
+
+#: Vectors shorter than this have no direction; :func:`project` and :func:`centroid` send them to
+#: the "north pole" :math:`R e_1` (an arbitrary but fixed point), with zero gradient.
+MIN_NORM = 1e-30
+
+_UNIT_SPHERE = Sphere()
+
+
+def _direction(v: torch.Tensor) -> torch.Tensor:
+    """Unit vector ``v / |v|`` along the last dim; ``e_1`` where ``|v| < MIN_NORM`` (no NaN, no inf)."""
+    small = torch.linalg.vector_norm(v, dim=-1, keepdim=True) < MIN_NORM
+    pole = torch.zeros_like(v)
+    pole[..., 0] = 1.0
+    return _UNIT_SPHERE.projx(torch.where(small, pole, v))
+
+
+def project(
+    feat: torch.Tensor, *, k: float | torch.Tensor = 1.0, dtype: torch.dtype | None = torch.float64
+) -> torch.Tensor:
+    r"""Radially project features ``[..., D]`` onto the sphere of radius :math:`\sqrt{k}`.
+
+    .. math::
+        x = \sqrt{k}\,\frac{f}{|f|} \qquad (x = \sqrt{k}\, e_1 \text{ if } f = 0)
+
+    Parameters
+    ----------
+    feat : tensor ``[..., D]``
+    k : float or tensor, keyword-only; ``k > 0`` (radius :math:`\sqrt{k}`)
+    dtype : dtype the points are computed in (float64 by default; ``None`` keeps ``feat``'s)
+    """
+    feat, k = prepare(feat, k=k, dtype=dtype)
+    return torch.sqrt(k) * _direction(feat)
+
+
+def centroid(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -2) -> torch.Tensor:
+    r"""Spherical centroid of points ``x`` along ``dim``: the Euclidean mean renormalised to the sphere.
+
+    .. math::
+        \bar x = \frac{1}{N}\sum_i x_i, \qquad c = \sqrt{k}\,\frac{\bar x}{|\bar x|}
+
+    (the closed-form analogue of HDD's Lorentzian centroid, not a Karcher mean; a zero mean maps to
+    :math:`\sqrt{k}\,e_1`).
+
+    Parameters
+    ----------
+    x : tensor ``[..., N, D]`` (with the default ``dim=-2``)
+    k : float or tensor, keyword-only
+    dim : the dimension holding the N points (not the last one)
+
+    Returns
+    -------
+    tensor ``[..., D]``
+    """
+    k = as_curvature(k, x)
+    return torch.sqrt(k) * _direction(x.mean(dim=dim))
+
+
+def _safe_sqrt(s: torch.Tensor) -> torch.Tensor:
+    """:math:`\\sqrt{s+\\epsilon}-\\sqrt{\\epsilon}` for ``s >= 0``: exactly 0 at 0 with a finite gradient."""
+    eps = _SQRT_EPS.get(s.dtype, 1e-20)
+    return torch.sqrt(s.clamp_min(0.0) + eps) - math.sqrt(eps)
+
+
+def dist(
+    x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0, keepdim: bool = False, dim: int = -1
+) -> torch.Tensor:
+    r"""Geodesic (great-circle) distance on the sphere of radius :math:`R = \sqrt{k}` (not squared).
+
+    .. math::
+        d_S(x, y) = R \arccos\frac{\langle x, y\rangle}{R^2}
+                  = 2R\,\operatorname{atan2}\big(|x - y|,\; |x + y|\big)
+
+    The second form (equal on the sphere) keeps full precision for close and for antipodal points,
+    is exactly zero for ``x == y`` and has a finite gradient there, unlike ``arccos``.
+    """
+    k = as_curvature(k, x)
+    a = torch.linalg.vector_norm(x - y, dim=dim, keepdim=keepdim)
+    b = torch.linalg.vector_norm(x + y, dim=dim, keepdim=keepdim)
+    return 2.0 * torch.sqrt(k) * torch.atan2(a, b)
+
+
+def pairwise_dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0) -> torch.Tensor:
+    r"""All geodesic distances between points ``x [..., N, D]`` and ``y [..., M, D]``: ``[..., N, M]``.
+
+    With the unit vectors :math:`u = x/R`, :math:`v = y/R` and :math:`c = u^\top v` (one matmul,
+    no ``[N, M, D]`` intermediate):
+
+    .. math::
+        d_S(x_i, y_j) = 2R\,\operatorname{atan2}\big(\sqrt{2 - 2c_{ij}},\; \sqrt{2 + 2c_{ij}}\big)
+
+    Close pairs lose precision to the cancellation in :math:`2 - 2c` (absolute error about
+    :math:`R\sqrt{\text{machine eps}}`); use :func:`dist` for elementwise pairs.
+    """
+    k = as_curvature(k, x)
+    r = torch.sqrt(k)
+    c = (x / r) @ (y / r).transpose(-1, -2)
+    return 2.0 * r * torch.atan2(_safe_sqrt(2.0 - 2.0 * c), _safe_sqrt(2.0 + 2.0 * c))
