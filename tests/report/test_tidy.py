@@ -1,0 +1,67 @@
+"""Tidy numbers: pooling over seeds, loading metric folders, the protocol line, curve rows."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from hdd_lib.report import tables as T
+from hdd_lib.report import tidy
+
+from . import eval_metric
+
+
+def test_pool_equals_numpy_over_the_union():
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(50, 3, n) for n in (5, 5, 3)]
+    allv = np.concatenate(parts)
+    mean, std, n = tidy.pool([{"accs": list(p)} for p in parts])
+    assert (mean, n) == (pytest.approx(allv.mean()), 13)
+    assert std == pytest.approx(allv.std())
+    mean2, std2, n2 = tidy.pool([{"mean": p.mean(), "std": p.std(), "n": len(p)} for p in parts])
+    assert (mean2, std2, n2) == (pytest.approx(allv.mean()), pytest.approx(allv.std()), 13)
+    assert math.isnan(tidy.pool([])[0])
+
+
+def test_protocol_line_states_the_protocol():
+    metrics = [eval_metric("cifar10_jpeg", 10, "dm", s, [1.0] * 5) for s in range(5)]
+    line = tidy.protocol_line(metrics)
+    for part in ("20000", "5 × 5", "1000", "CIFAR-10 (JPEG copy)", "paper", "NVIDIA H100 80GB HBM3"):
+        assert part in line
+    smoke = T.main_table([eval_metric("digits", 1, "dm", 0, [1.0], profile="smoke")])
+    assert any("not comparable" in n for n in smoke.notes)
+
+
+def test_load_metrics_reads_a_folder(tmp_path):
+    assert tidy.load_metrics(tmp_path / "absent") == []
+    for s in (1, 0):
+        m = eval_metric("svhn", 1, "dm", s, [20.0 + s])
+        (tmp_path / f"{m['run_id']}.json").write_text(json.dumps(m))
+    loaded = tidy.load_metrics(tmp_path)
+    assert [m["seed"] for m in loaded] == [0, 1]
+
+
+
+def test_curve_rows_keep_every_run_and_iteration():
+    curve = [(500, 40.0, 2.0), (0, 20.0, 1.0)]
+    metrics = [eval_metric("cifar10_jpeg", 10, "dm", s, [45.0], curve=curve) for s in (1, 0)]
+    metrics.append(eval_metric("svhn", 1, "dm", 0, [20.0]))                  # no curve: no rows
+    metrics[0]["curve"].append({"mean": 1.0})                                # no iteration: skipped
+    rows = tidy.curve_rows(metrics)
+    assert list(rows.columns) == tidy.CURVE_COLUMNS
+    assert list(rows.columns[:7]) == ["iteration", "mean", "std", "run_id", "method", "dataset", "ipc"]
+    assert list(rows["run_id"]) == ["cifar10_jpeg-ipc10-dm-s0"] * 2 + ["cifar10_jpeg-ipc10-dm-s1"] * 2
+    assert list(rows["iteration"]) == [0, 500, 0, 500]
+    assert rows.loc[1, "mean"] == 40.0 and rows.loc[1, "data_copy"] == "CIFAR-10 (JPEG copy)"
+    empty = tidy.curve_rows([])
+    assert empty.empty and list(empty.columns) == tidy.CURVE_COLUMNS
+
+
+def test_display_names_and_order():
+    assert tidy.ordered(["zeta", "idm", "dm", "alpha"], tidy.METHODS) == ["dm", "idm", "alpha", "zeta"]
+    assert tidy.label("dm_hdd", tidy.METHODS) == "DM+HDD" and tidy.label("new", tidy.METHODS) == "new"
+    assert tidy.copy_label({"dataset": "svhn"}) == "SVHN"
+    assert tidy.copy_label({"dataset": "svhn", "data_copy": "SVHN (mine)"}) == "SVHN (mine)"

@@ -1,0 +1,228 @@
+"""The pipeline's wiring: dvc.yaml <-> params.yaml <-> notebooks <-> load_config, and the profiles."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hdd_lib import pipeline
+from hdd_lib.config import METHODS
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb"))
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+PROFILES = sorted((ROOT / "profiles").glob("*.yaml"))
+
+
+def lookup(params: dict, dotted: str):
+    node = params
+    for key in dotted.split("."):
+        node = node[key]
+    return node
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.stem)
+def test_every_interpolation_in_dvc_yaml_exists_in_the_profile(profile):
+    params = yaml.safe_load(profile.read_text())
+    text = (ROOT / "dvc.yaml").read_text()
+    keys = set(re.findall(r"\$\{([^}]+)\}", text))
+    assert keys, "dvc.yaml uses no parameters"
+    for key in keys:
+        if key.startswith("item."):
+            continue
+        assert isinstance(lookup(params, key), list), f"{key} must be a list in {profile.name}"
+
+
+def test_params_yaml_is_a_profile():
+    active = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert active == yaml.safe_load((ROOT / "profiles" / f"{active['profile']}.yaml").read_text())
+
+
+def notebook_parameters(path: Path) -> dict[str, str]:
+    nb = json.loads(path.read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+    source = "".join(cells[0]["source"])
+    names = {}
+    for line in source.splitlines():
+        m = re.match(r"^(\w+): (\w+(?: \| None)?) = (.+?)\s+# \S", line)
+        assert m, f"{path.name}: parameter line must be 'name: type = literal  # help', got {line!r}"
+        names[m.group(1)] = m.group(2)
+    return names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_has_one_annotated_parameters_cell_and_no_logic(path):
+    notebook_parameters(path)
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        source = "".join(cell["source"])
+        assert cell.get("outputs", []) == [], f"{path.name} is committed with outputs"
+        if cell["cell_type"] == "code":
+            assert not re.search(r"^\s*(def|class) ", source, re.M), f"{path.name} defines logic; move it to hdd_lib"
+    assert nb["cells"][0]["cell_type"] == "markdown"
+
+
+def test_papermill_sees_the_same_parameters():
+    papermill = pytest.importorskip("papermill")
+    for path in NOTEBOOKS:
+        inspected = papermill.inspect_notebook(str(path))
+        assert set(inspected) == set(notebook_parameters(path)), path.name
+
+
+def test_every_notebook_is_a_stage_and_every_stage_passes_known_parameters():
+    used = {}
+    for name, stage in DVC["stages"].items():
+        cmd = " ".join(stage["cmd"].split()) if isinstance(stage["cmd"], str) else stage["cmd"]
+        m = re.search(r"papermill .*?(notebooks/\S+\.ipynb)", cmd)
+        assert m, f"stage {name} does not run a notebook through papermill"
+        nb = ROOT / m.group(1)
+        assert nb.exists(), f"stage {name} names a missing notebook {nb}"
+        assert m.group(1) in stage["deps"], f"stage {name} must depend on its notebook"
+        assert "hdd_lib/" in stage["deps"], f"stage {name} must depend on hdd_lib/"
+        assert stage.get("desc"), f"stage {name} needs a desc"
+        passed = set(re.findall(r"-p (\w+) ", cmd + " "))
+        unknown = passed - set(notebook_parameters(nb))
+        assert not unknown, f"stage {name} passes {unknown} that {nb.name} does not declare"
+        used.setdefault(nb.name, []).append(name)
+        for section in stage.get("params", []):
+            assert section in yaml.safe_load((ROOT / "params.yaml").read_text()), f"{name}: params section {section}"
+    assert set(used) == {p.name for p in NOTEBOOKS}, "every non-scratch notebook must be a stage"
+    # the stage name is the notebook stem without its number (extra stages may reuse a notebook)
+    for nb, stages in used.items():
+        assert nb.split("_", 1)[1].removesuffix(".ipynb") in stages, (nb, stages)
+
+
+def test_notebook_parameters_match_config_fields():
+    # every axis papermill passes is a load_config argument; optional knobs are DistillConfig/DataConfig fields
+    import inspect
+
+    from hdd_lib.config import DataConfig, DistillConfig
+
+    args = set(inspect.signature(pipeline.load_config).parameters)
+    fields = set(DistillConfig.__dataclass_fields__) | set(DataConfig.__dataclass_fields__)
+    for path in NOTEBOOKS:
+        for name in notebook_parameters(path):
+            assert name in args | fields | {"kind", "metrics_dir"}, f"{path.name}: parameter {name} is not a config knob"
+
+
+def test_dvc_parses_the_stages():
+    dvc = shutil.which("dvc") or str(Path(sys.executable).parent / "dvc")
+    r = subprocess.run([dvc, "stage", "list"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    names = {line.split()[0] for line in r.stdout.splitlines() if line.strip()}
+    assert any(n.startswith("distill@") for n in names) and "tables" in names and "figures" in names
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.stem)
+def test_every_grid_cell_of_every_profile_builds_a_config(profile, tmp_path):
+    shutil.copy(profile, tmp_path / "params.yaml")
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    params = yaml.safe_load(profile.read_text())
+    cells = set()
+    for grid in ("grid", "crossarch_grid", "prune_grid"):
+        g = params[grid]
+        cells |= set(itertools.product(g["dataset"], g["ipc"], g["method"], g["seed"]))
+        for ds, ipc, method, seed in itertools.product(g["dataset"], g["ipc"], g["method"], g["seed"]):
+            cfg = pipeline.load_config("distill", dataset=ds, ipc=ipc, method=method, seed=seed, root=tmp_path)
+            assert cfg.run_id == f"{ds}-ipc{ipc}-{method}-s{seed}"
+    main = params["grid"]
+    main_cells = set(itertools.product(main["dataset"], main["ipc"], main["method"], main["seed"]))
+    for grid in ("crossarch_grid", "prune_grid"):
+        g = params[grid]
+        sub = set(itertools.product(g["dataset"], g["ipc"], g["method"], g["seed"]))
+        assert sub <= main_cells, f"{profile.name}: {grid} names cells that are not distilled: {sorted(sub - main_cells)}"
+    a = params["ablation_grid"]
+    for ds, ipc, variant, seed in itertools.product(a["dataset"], a["ipc"], a["variant"], a["seed"]):
+        cfg = pipeline.load_config("distill", dataset=ds, ipc=ipc, method="geodm", seed=seed, variant=variant,
+                                   root=tmp_path)
+        assert cfg.distill.geodm.factors == params["ablation"]["variants"][variant]["factors"]
+    run = params["report"]["figure_run"]
+    assert (run["dataset"], run["ipc"], run["method"], run["seed"]) in main_cells
+    assert set(params["report"]["methods"]) <= set(METHODS)
+
+
+def make_root(tmp_path: Path, params: dict) -> Path:
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    return tmp_path
+
+
+def base_params() -> dict:
+    return yaml.safe_load((ROOT / "profiles" / "cpu.yaml").read_text())
+
+
+def test_settings_rules_apply_in_order(tmp_path):
+    params = base_params()
+    params["distill"]["settings"] = [
+        {"when": {"method": ["idm", "idm_hdd"]}, "set": {"lr_img": 0.2, "hdd": {"k": 2.4}}},
+        {"when": {"method": "idm_hdd", "ipc": 1}, "set": {"lr_img": 0.5}},
+    ]
+    root = make_root(tmp_path, params)
+    a = pipeline.load_config("distill", dataset="digits", ipc=1, method="idm_hdd", root=root)
+    b = pipeline.load_config("distill", dataset="digits", ipc=10, method="idm_hdd", root=root)
+    c = pipeline.load_config("distill", dataset="digits", ipc=1, method="dm_hdd", root=root)
+    assert (a.distill.lr_img, a.distill.hdd.k, a.distill.hdd.lam) == (0.5, 2.4, 20.0)
+    assert (b.distill.lr_img, b.distill.hdd.k) == (0.2, 2.4)
+    assert (c.distill.lr_img, c.distill.hdd.k) == (1.0, 1.0)
+
+
+def test_overrides_and_derived_values(tmp_path):
+    root = make_root(tmp_path, base_params())
+    cfg = pipeline.load_config("distill", dataset="digits", ipc=10, method="geodm", seed=3, root=root,
+                               iterations=7, data_root="/data", device=None)
+    assert cfg.distill.iterations == 7 and cfg.data.data_root == "/data" and cfg.distill.seed == 3
+    assert cfg.eval.seed == 3 and cfg.eval.model == cfg.distill.model
+    assert cfg.paths.synset(cfg.run_id) == root / "results" / "runs" / "digits-ipc10-geodm-s3" / "synset.pt"
+    assert cfg.curve.num_eval == 1 and cfg.curve_every == 100
+    v = pipeline.load_config("distill", dataset="digits", ipc=10, method="geodm", variant="H", root=root)
+    assert v.run_id == "digits-ipc10-geodm_H-s0" and v.distill.geodm.factors == "H"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(stage="train"), "unknown stage 'train'"),
+        (dict(stage="distill", method="kd", ipc=1), "unknown method 'kd'"),
+        (dict(stage="distill", method="dm_hdd", ipc=1, variant="Q"), "unknown GeoDM variant 'Q'"),
+        (dict(stage="distill", method="dm_hdd", ipc=1, variant="H"), "needs a GeoDM method"),
+        (dict(stage="distill", method="dm_hdd", ipc=1, lr=0.1), r"unknown key\(s\) distill.lr"),
+        (dict(stage="distill", method="dm_hdd"), "needs ipc and method"),
+    ],
+)
+def test_bad_requests_raise(tmp_path, kwargs, match):
+    root = make_root(tmp_path, base_params())
+    stage = kwargs.pop("stage")
+    with pytest.raises(ValueError, match=match):
+        pipeline.load_config(stage, dataset="digits", root=root, **kwargs)
+
+
+def test_unknown_key_in_params_is_rejected(tmp_path):
+    params = base_params()
+    params["distill"]["iteratons"] = 5
+    root = make_root(tmp_path, params)
+    with pytest.raises(ValueError, match=r"distill.iteratons"):
+        pipeline.load_config("distill", dataset="digits", ipc=1, method="dm", root=root)
+
+
+def test_root_is_found_from_the_notebooks_folder(monkeypatch):
+    monkeypatch.chdir(ROOT / "notebooks")
+    assert pipeline.find_root() == ROOT
+
+
+def test_use_profile_switches_params_atomically(tmp_path):
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    shutil.copy(ROOT / "profiles" / "cpu.yaml", tmp_path / "params.yaml")
+    pipeline.use_profile("paper", tmp_path)
+    assert yaml.safe_load((tmp_path / "params.yaml").read_text())["profile"] == "paper"
+    with pytest.raises(ValueError, match="unknown profile 'fast'; known: cpu, cpu-fmnist, paper"):
+        pipeline.use_profile("fast", tmp_path)
