@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import importlib.metadata as _metadata
 import platform
 import subprocess
 from pathlib import Path
@@ -32,11 +33,10 @@ def environment(device: torch.device | str | None = None) -> dict[str, Any]:
     """Versions and hardware: python, torch, geoopt, POT, the device's name."""
     info: dict[str, Any] = {"python": platform.python_version(), "torch": str(torch.__version__),
                             "platform": platform.platform()}
-    for name in ("torchvision", "geoopt", "ot"):
-        try:
-            module = __import__(name)
-            info[name if name != "ot" else "pot"] = str(getattr(module, "__version__", "unknown"))
-        except ImportError:
+    for key, dist in (("torchvision", "torchvision"), ("geoopt", "geoopt"), ("pot", "POT")):
+        try:  # installed metadata: importing torchvision or POT would cost seconds per process
+            info[key] = _metadata.version(dist)
+        except _metadata.PackageNotFoundError:
             pass
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type == "cuda" and torch.cuda.is_available():

@@ -20,7 +20,6 @@ import os
 from pathlib import Path
 
 import torch
-from torchvision.datasets.utils import download_and_extract_archive
 from tqdm.auto import tqdm
 
 from .cache import cached
@@ -37,6 +36,13 @@ _EXPECTED = tuple(
     f"{TINY_FOLDER}/{p}"
     for p in ("wnids.txt", "train/<wnid>/images/*.JPEG", "val/val_annotations.txt", "val/images/*.JPEG")
 )
+
+
+def download_and_extract_archive(url: str, download_root: str, md5: str) -> None:
+    """torchvision's fetch-verify-extract, imported on first use (torchvision is slow to import)."""
+    from torchvision.datasets.utils import download_and_extract_archive as fetch
+
+    fetch(url, download_root=download_root, md5=md5)
 
 
 def read_tiny_imagenet(

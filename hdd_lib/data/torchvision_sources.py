@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision import datasets as tvd
-from torchvision.datasets.utils import check_integrity
+
+# torchvision is imported where a reader runs, not with hdd_lib: it costs ~2.5 s per process
+# (it loads torch._dynamo), which every pipeline stage would pay for nothing on the embedded digits.
 
 from .errors import DOWNLOAD_FAILED_REMEDY, DatasetCorruptError, DatasetNotFoundError
 from .raw import RawSplit
@@ -36,16 +37,17 @@ __all__ = ["read_mnist", "read_fashionmnist", "read_svhn", "read_cifar10", "read
 
 def read_mnist(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
     """MNIST: uint8 ``[N, 1, 28, 28]`` (60,000 train / 10,000 test) from ``<root>/MNIST/raw/``."""
-    return _read_mnist_family("mnist", tvd.MNIST, root, split, download)
+    return _read_mnist_family("mnist", _tvd().MNIST, root, split, download)
 
 
 def read_fashionmnist(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
     """Fashion-MNIST: uint8 ``[N, 1, 28, 28]`` from ``<root>/FashionMNIST/raw/``."""
-    return _read_mnist_family("fashionmnist", tvd.FashionMNIST, root, split, download)
+    return _read_mnist_family("fashionmnist", _tvd().FashionMNIST, root, split, download)
 
 
 def read_svhn(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
     """SVHN: uint8 ``[N, 3, 32, 32]`` from ``<root>/{train,test}_32x32.mat``; label 10 (digit 0) becomes 0."""
+    tvd = _tvd()
     _, filename, md5 = tvd.SVHN.split_list[split]
     build = lambda dl: tvd.SVHN(os.fspath(root), split=split, download=dl)  # noqa: E731
     ds = _construct("svhn", root, [(filename, md5)], build, download)
@@ -55,12 +57,26 @@ def read_svhn(root: Path, split: str, *, download: bool = False, cache_dir=None)
 
 def read_cifar10(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
     """CIFAR-10: uint8 ``[N, 3, 32, 32]`` (50,000 / 10,000) from ``<root>/cifar-10-batches-py/``."""
-    return _read_cifar("cifar10", tvd.CIFAR10, root, split, download)
+    return _read_cifar("cifar10", _tvd().CIFAR10, root, split, download)
 
 
 def read_cifar100(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
     """CIFAR-100 (fine labels): uint8 ``[N, 3, 32, 32]`` from ``<root>/cifar-100-python/``."""
-    return _read_cifar("cifar100", tvd.CIFAR100, root, split, download)
+    return _read_cifar("cifar100", _tvd().CIFAR100, root, split, download)
+
+
+def _tvd():
+    """``torchvision.datasets``, imported on first use."""
+    from torchvision import datasets
+
+    return datasets
+
+
+def _check_integrity(path: Path, md5: str) -> bool:
+    """torchvision's MD5 check of one file."""
+    from torchvision.datasets.utils import check_integrity
+
+    return check_integrity(os.fspath(path), md5)
 
 
 def _read_cifar(dataset: str, cls: type, root: Path, split: str, download: bool) -> RawSplit:
@@ -92,7 +108,7 @@ def _construct(
             reason, remedy = f"download failed: {err}", DOWNLOAD_FAILED_REMEDY
             raise DatasetNotFoundError(dataset, root, expected, reason=reason, remedy=remedy) from err
         for name, md5 in checks:
-            if not check_integrity(os.fspath(root / name), md5):
+            if not _check_integrity(root / name, md5):
                 raise DatasetCorruptError(
                     dataset, root / name, f"its MD5 does not match torchvision's checksum {md5}"
                 ) from err
@@ -125,7 +141,7 @@ def _read_mnist_gz(dataset: str, cls: type, raw_dir: Path, gz_names: Sequence[st
     """Read the official ``.gz`` files in place, after checking them against torchvision's MD5 table."""
     md5s = dict(cls.resources)
     for name in gz_names:
-        if not check_integrity(os.fspath(raw_dir / name), md5s[name]):
+        if not _check_integrity(raw_dir / name, md5s[name]):
             reason = f"its MD5 does not match torchvision's checksum {md5s[name]}"
             raise DatasetCorruptError(dataset, raw_dir / name, reason)
     images = _read_idx_gz(dataset, raw_dir / gz_names[0], ndim=3)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 
-import ot
 import torch
 
 __all__ = ["MIN_COST_SCALE", "sinkhorn_plans", "entropic_ot", "sinkhorn_divergence"]
@@ -45,7 +44,15 @@ __all__ = ["MIN_COST_SCALE", "sinkhorn_plans", "entropic_ot", "sinkhorn_divergen
 MIN_COST_SCALE = 1e-12
 
 
+def _pot():
+    """POT, imported on first use (``import ot`` takes ~2 s: it loads scipy and scikit-learn)."""
+    import ot
+
+    return ot
+
+
 def _has_batch_solver() -> bool:
+    ot = _pot()
     return hasattr(ot, "batch") and hasattr(ot.batch, "solve_batch")
 
 
@@ -66,6 +73,7 @@ def sinkhorn_plans(
     -------
     tensor ``[B, N, M]``, detached, in ``cost``'s dtype
     """
+    ot = _pot()
     cost = cost.detach()
     if batched is None:
         batched = _has_batch_solver()
