@@ -265,12 +265,23 @@ def test_get_model_passes_options():
         (lambda: VGG11(1, 10, 8), r"VGG11 needs image_size >= 32.*image_size=8"),
         (lambda: AlexNet(1, 10, 4), r"AlexNet needs image_size >= 8.*image_size=4"),
         (lambda: ResNet18(3, 10, 32, norm="layernorm"), r"unknown norm 'layernorm'"),
+        (lambda: ResNet18(1, 10, 8), r"ResNet18 with norm='instancenorm' needs image_size >= 9.*1x1"),
         (lambda: ConvNet(3, 10, 32).embed(torch.zeros(2, 3, 28, 28)), r"\[B, 3, 32, 32\].*\(2, 3, 28, 28\)"),
     ],
 )
 def test_bad_arguments_raise_value_error(call, pattern):
     with pytest.raises(ValueError, match=pattern):
         call()
+
+
+@pytest.mark.parametrize("size,norm", [(9, "instancenorm"), (8, "batchnorm"), (8, "groupnorm")])
+def test_resnet18_on_the_smallest_images_it_accepts_still_sees_its_input(size, norm):
+    # An instance-normed 1x1 last stage (8x8 inputs) would map every input to the same features.
+    g = torch.Generator().manual_seed(0)
+    net = get_model("resnet18", 1, 10, size, generator=g, norm=norm)
+    x = torch.randn(4, 1, size, size, generator=g)
+    features = net.embed(x)
+    assert (features - features.mean(0)).abs().max() > 1e-3
 
 
 def test_convnet_without_pooling_allows_any_depth():

@@ -72,12 +72,22 @@ class ResNet18(Backbone):
     Raises
     ------
     ValueError
-        For an unknown ``norm``.
+        For an unknown ``norm``, or instance norm on images under 9 px (the last stage would be 1x1).
     """
 
     def __init__(self, channels: int, num_classes: int, image_size: int, *, norm: str = "instancenorm") -> None:
         super().__init__(channels, num_classes, image_size)
         self.norm = check_choice("norm", norm, CHANNEL_NORMS)
+        side = image_size + 2 * stem_padding(image_size, 3) - 2  # after the stem
+        for _, _, stride in RESNET18_STAGES:
+            side = (side - 1) // stride + 1
+        if norm == "instancenorm" and side < 2:
+            # instance norm of a 1x1 map is (x - x) / sigma = 0: every input gives the same logits
+            raise ValueError(
+                f"ResNet18 with norm='instancenorm' needs image_size >= 9 (its last stage is {side}x{side} "
+                f"at image_size={image_size}, where instance norm outputs zeros); use norm='batchnorm' or "
+                "larger images"
+            )
         layers: list[nn.Module] = [
             nn.Conv2d(channels, 64, 3, stride=1, padding=stem_padding(image_size, 3), bias=False),
             make_norm(norm, 64),
