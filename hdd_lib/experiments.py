@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -192,25 +193,48 @@ def prune_cell(cfg: StageConfig, *, progress: bool = True) -> dict[str, Any]:
     f_syn = random_features(per_class, model_cfg=cfg.distill.model, spec=train.spec, nets=nets,
                             generator=torch.Generator().manual_seed(1), device=device)
     hdd = cfg.distill.hdd
-    results: dict[str, dict[str, Any]] = {}
-    kept: dict[str, dict[str, list]] = {}
+    score_sets = {}
     for name in scores:
-        scorer = prune.get_scorer(name)
         kwargs = {"k": hdd.k, "how": hdd.how, "clamp": hdd.clamp} if name == "hyperbolic" else {}
-        sc = scorer(f_syn, f_real, generator=torch.Generator().manual_seed(2), **kwargs)
-        results[name], kept[name] = {}, {}
-        for ratio in ratios:
-            keep = prune.select(sc, keep_ratio=ratio)
-            images, labels = syn.subset(keep).expanded()
-            r = evaluate_images(images, labels, test, cfg.eval, progress=False)[cfg.eval.models[0]]
-            results[name][str(ratio)] = {**r.to_dict(), "kept_per_class": int(keep.shape[1])}
-            kept[name][str(ratio)] = keep.tolist()
-            if progress:
-                print(f"{name:>10} keep {ratio:.1f} ({keep.shape[1]}/class): {r.mean:.2f} ± {r.std:.2f}")
+        score_sets[name] = prune.get_scorer(name)(f_syn, f_real, generator=torch.Generator().manual_seed(2), **kwargs)
+
+    def train_on(subset: SyntheticSet):
+        images, labels = subset.expanded()
+        return evaluate_images(images, labels, test, cfg.eval, progress=False)[cfg.eval.models[0]]
+
+    results, kept = prune_sweep(syn, score_sets, ratios, train_on, progress=progress)
     metrics = {**_cell(cfg), "kind": "prune", "protocol": {**_protocol(cfg), "feature_nets": nets},
                "ratios": ratios, "results": results, "kept": kept, "provenance": provenance.collect(device)}
     save_json(cfg.paths.metric("prune", cfg.run_id), metrics)
     return metrics
+
+
+def prune_sweep(syn: SyntheticSet, score_sets: dict[str, torch.Tensor], ratios: list[float],
+                train_on: Callable[[SyntheticSet], Any], *, progress: bool = False
+                ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, list]]]:
+    """For each scorer and keep ratio, keep the best-scoring images per class and ``train_on`` them.
+
+    The kept images are evaluated in index order, so a result depends only on *which* images are
+    kept; a kept set already evaluated (ratio 1.0 under every scorer, say) is not trained again.
+    Returns ``(results[score][ratio], kept[score][ratio])``, ``kept`` best first.
+    """
+    results: dict[str, dict[str, Any]] = {}
+    kept: dict[str, dict[str, list]] = {}
+    done: dict[tuple, Any] = {}
+    for name, sc in score_sets.items():
+        results[name], kept[name] = {}, {}
+        for ratio in ratios:
+            keep = prune.select(sc, keep_ratio=ratio)
+            chosen = keep.sort(dim=1).values
+            key = (tuple(chosen.shape), tuple(chosen.flatten().tolist()))
+            if key not in done:
+                done[key] = train_on(syn.subset(chosen))
+            r = done[key]
+            results[name][str(ratio)] = {**r.to_dict(), "kept_per_class": int(keep.shape[1])}
+            kept[name][str(ratio)] = keep.tolist()
+            if progress:
+                print(f"{name:>10} keep {ratio:.1f} ({keep.shape[1]}/class): {r.mean:.2f} ± {r.std:.2f}")
+    return results, kept
 
 
 # ------------------------------------------------------------------------------------ 05/06

@@ -104,3 +104,31 @@ def test_same_interface_for_all_scorers():
 def test_unknown_scorer():
     with pytest.raises(ValueError, match=r"unknown pruning score 'cosine'; known: euclidean, hyperbolic, random"):
         prune.get_scorer("cosine")
+
+
+def test_prune_sweep_trains_each_kept_set_once_in_index_order():
+    from hdd_lib.evaluate import EvalResult
+    from hdd_lib.experiments import prune_sweep
+    from hdd_lib.synset import SyntheticSet
+
+    ids = torch.arange(3 * 4, dtype=torch.float32).view(3, 4, 1, 1, 1)  # image j of class c holds 4c + j
+    syn = SyntheticSet(ids.expand(3, 4, 1, 2, 2).clone())
+    up = torch.tensor([[0.0, 1, 2, 3]] * 3)
+    score_sets = {"up": up, "down": -up, "same_as_up": up.clone()}
+    calls = []
+
+    def train_on(subset):
+        x = subset.per_class()[:, :, 0, 0, 0]  # the image ids, in the order they are trained on
+        calls.append(x.tolist())
+        return EvalResult("convnet", (float(x.sum()),), 0.0)
+
+    results, kept = prune_sweep(syn, score_sets, [1.0, 0.5], train_on)
+    # ratio 1.0 is one set under every scorer; "same_as_up" repeats "up": 3 trainings, not 6
+    assert len(calls) == 3
+    assert all(row == sorted(row) for c in calls for row in c)  # index order, not score order
+    assert calls[0] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert results["up"]["1.0"] == results["down"]["1.0"] == results["same_as_up"]["1.0"]
+    assert results["up"]["0.5"]["accs"] == [0 + 1 + 4 + 5 + 8 + 9]
+    assert results["down"]["0.5"]["accs"] == [2 + 3 + 6 + 7 + 10 + 11]
+    assert kept["down"]["0.5"] == [[3, 2], [3, 2], [3, 2]]  # recorded best first
+    assert results["down"]["0.5"]["kept_per_class"] == 2
