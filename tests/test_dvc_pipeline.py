@@ -1,13 +1,11 @@
-"""``dvc exp run`` of a reduced CPU profile, end to end, in a scratch clone of the working tree.
-
-With ``../shared/datasets`` present the real Fashion-MNIST copy is used (profile ``cpu-fmnist``),
-otherwise the embedded digits (profile ``cpu``); both with ``-S`` overrides that shrink the run to
-CI size — which also checks that ``dvc exp run -S`` overrides reach the notebooks. Then the tables
-and figures must exist and a second ``dvc repro`` must rerun nothing.
+"""README's main job, ``dvc repro`` on the committed ``cpu`` profile, end to end in a scratch clone
+of the working tree; then a second ``dvc repro`` must rerun nothing, and a ``dvc exp run -S``
+override must reach the notebooks and rerun only the stages that read it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,18 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("HDD_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
-
-OVERRIDES = [
-    "distill.iterations=20", "distill.batch_real=16", "distill.model.width=16", "distill.curve_every=10",
-    "distill.checkpoint_every=10", "eval.epochs=20", "eval.num_eval=1", "eval.curve.epochs=5",
-    "geometry.batch=16", "prune.nets=1", "prune.ratios=[1.0,0.4]", "crossarch.models=[convnet,alexnet]",
-    "grid.ipc=[1]", "grid.method=[dm,dm_hdd,geodm]", "crossarch_grid.ipc=[1]", "crossarch_grid.method=[dm_hdd]",
-    "prune_grid.ipc=[1]", "prune_grid.method=[dm_hdd]", "ablation_grid.ipc=[1]", "ablation_grid.variant=[E,EHS_ot]",
-    "report.figure_run.ipc=1",
-]
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 1500) -> subprocess.CompletedProcess:
@@ -55,31 +43,52 @@ def repo(tmp_path_factory) -> Path:
     return dest
 
 
-def test_dvc_exp_run_on_a_reduced_cpu_profile_then_nothing_reruns(repo):
-    dvc = str(BIN / "dvc")
-    if (SHARED / "FashionMNIST" / "raw").is_dir():
-        profile, extra = "cpu-fmnist", [f"data.data_root={SHARED}"]
-    else:
-        profile, extra = "cpu", []
-    run([sys.executable, "-m", "hdd_lib", "profile", profile], repo)
-    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
-    run(git + ["commit", "-qam", f"profile {profile}", "--allow-empty"], repo)
-    cmd = [dvc, "exp", "run"]
-    for item in OVERRIDES + extra:
-        cmd += ["-S", item]
-    run(cmd, repo)
-    tables = [repo / "results" / "tables" / f"{t}.md" for t in
-              ("table1_main", "table2_crossarch", "table3_pruning", "table4_geodm_ablation")]
-    figures = [repo / "results" / "figures" / f"fig{n}.png" for n in
-               ("2_accuracy_vs_iteration", "3_pruning", "4_geodm_trajectories", "5_synthetic_images", "6_poincare",
-                "7_loss")]
+TABLES = ("table1_main", "table2_crossarch", "table3_pruning", "table4_geodm_ablation")
+FIGURES = ("0_samples-digits", "1_geometry-digits", "2_accuracy_vs_iteration", "3_pruning", "4_geodm_trajectories",
+           "5_synthetic_images", "6_poincare", "7_loss")
+
+
+@pytest.fixture(scope="module")
+def reproduced(repo) -> Path:
+    """The README's main job: ``dvc repro`` with the committed params.yaml (the cpu profile)."""
+    assert (repo / "params.yaml").read_text() == (repo / "profiles" / "cpu.yaml").read_text(), \
+        "params.yaml must be the cpu profile: it is what `dvc repro` runs on a fresh machine"
+    run([str(BIN / "dvc"), "repro"], repo)
+    return repo
+
+
+def test_dvc_repro_on_the_cpu_profile_writes_every_table_and_figure(reproduced):
+    tables = [reproduced / "results" / "tables" / f"{t}.{ext}" for t in TABLES for ext in ("md", "csv", "tex")]
+    figures = [reproduced / "results" / "figures" / f"fig{n}.png" for n in FIGURES]
     missing = [str(p) for p in tables + figures if not p.is_file()]
     assert not missing, missing
-    main = tables[0].read_text()
-    assert "iterations" in main and "DM+HDD" in main  # the protocol line and a method column
-    second = run([dvc, "repro"], repo)
+    main = (reproduced / "results" / "tables" / "table1_main.md").read_text()
+    assert "profile: cpu" in main and "100 distillation iterations" in main
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in main.splitlines() if line.startswith("| ")]
+    header, body = rows[0], [r for r in rows[1:] if r[0].startswith("scikit-learn digits")]
+    assert [r[1] for r in body] == ["1", "10"]
+    for method in ("DM", "DM+HDD", "IDM", "IDM+HDD", "GeoDM"):  # every cell measured: "mean ± std"
+        assert all("±" in r[header.index(method)] for r in body), (method, body)
+
+
+def test_second_dvc_repro_reruns_nothing(reproduced):
+    dvc = str(BIN / "dvc")
+    second = run([dvc, "repro"], reproduced)
     assert "Running stage" not in second.stdout, second.stdout
-    status = run([dvc, "status"], repo)
+    status = run([dvc, "status"], reproduced)
     assert "up to date" in status.stdout.lower(), status.stdout
-    metrics = run([dvc, "metrics", "show"], repo)
+    metrics = run([dvc, "metrics", "show"], reproduced)
     assert "results/metrics/eval" in metrics.stdout
+
+
+def test_dvc_exp_run_override_reaches_the_notebook_and_reruns_only_its_stages(reproduced):
+    dvc = str(BIN / "dvc")
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
+    run(git + ["add", "-A"], reproduced)
+    run(git + ["commit", "-qm", "reproduced", "--allow-empty"], reproduced)
+    out = run([dvc, "exp", "run", "-S", "prune.ratios=[1.0,0.4]"], reproduced).stdout
+    ran = sorted({line.split("'")[1].split("@")[0] for line in out.splitlines() if line.startswith("Running stage")})
+    assert ran == ["figures", "prune", "tables"], out
+    metrics = json.loads(next((reproduced / "results" / "metrics" / "prune").glob("*.json")).read_text())
+    assert metrics["ratios"] == [1.0, 0.4]
+    assert "keep 0.4" in (reproduced / "results" / "tables" / "table3_pruning.md").read_text()

@@ -3,6 +3,8 @@ its outputs (in a scratch copy of the repository, so nothing here is touched).""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import yaml
 papermill = pytest.importorskip("papermill")
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("HDD_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
 pytestmark = pytest.mark.slow
 
 
@@ -82,3 +85,20 @@ def test_jupyterlab_cwd_resolves_the_same_root(scratch):
                                parameters={"dataset": "digits"}, cwd=str(scratch / "notebooks"), progress_bar=False,
                                kernel_name="python3")
     assert not (scratch / "notebooks" / "results").exists()
+
+
+@pytest.mark.skipif(not (SHARED / "FashionMNIST" / "raw").is_dir(),
+                    reason=f"Fashion-MNIST not found under {SHARED} (set HDD_SHARED_DATASETS)")
+def test_notebooks_read_real_data_from_a_data_root_parameter(scratch):
+    # papermill -p data_root ...: the exact Fashion-MNIST copy, read in place (no download)
+    common = {"dataset": "fashionmnist", "data_root": str(SHARED)}
+    for name, parameters in [("00_data", {}), ("02_distill", {"ipc": 1, "method": "dm_hdd"}),
+                             ("03_evaluate", {"ipc": 1, "method": "dm_hdd"})]:
+        papermill.execute_notebook(str(scratch / "notebooks" / f"{name}.ipynb"), str(scratch / f"out-fm-{name}.ipynb"),
+                                   parameters={**common, **parameters}, cwd=str(scratch), progress_bar=False,
+                                   kernel_name="python3")
+    data = json.loads((scratch / "results/metrics/data/fashionmnist.json").read_text())
+    assert (data["train_size"], data["test_size"], data["data_copy"]) == (60000, 10000, "Fashion-MNIST")
+    ev = json.loads((scratch / "results/metrics/eval/fashionmnist-ipc1-dm_hdd-s0.json").read_text())
+    accs = ev["results"]["convnet"]["accs"]
+    assert len(accs) == 1 and 10.0 < accs[0] <= 100.0  # 4 iterations, 3 epochs: above chance, not a claim

@@ -182,7 +182,7 @@ def test_overrides_and_derived_values(tmp_path):
     assert cfg.distill.iterations == 7 and cfg.data.data_root == "/data" and cfg.distill.seed == 3
     assert cfg.eval.seed == 3 and cfg.eval.model == cfg.distill.model
     assert cfg.paths.synset(cfg.run_id) == root / "results" / "runs" / "digits-ipc10-geodm-s3" / "synset.pt"
-    assert cfg.curve.num_eval == 1 and cfg.curve_every == 100
+    assert cfg.curve.num_eval == 1 and cfg.curve_every == base_params()["distill"]["curve_every"] > 0
     v = pipeline.load_config("distill", dataset="digits", ipc=10, method="geodm", variant="H", root=root)
     assert v.run_id == "digits-ipc10-geodm_H-s0" and v.distill.geodm.factors == "H"
 
