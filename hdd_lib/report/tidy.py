@@ -246,8 +246,21 @@ def protocol_line(metrics: Sequence[dict[str, Any]], *, num_exp: Iterable[int] |
     ``provenance``: iterations, ``num_exp x num_eval``, epochs, data copy, profile, device.
 
     ``num_exp`` (distillations per cell) defaults to the seeds per ``(dataset, ipc, method)``.
-    Differing values are joined with ``/`` (spans with ``–``); unknown ones read ``?``.
+    Differing values are joined with ``/`` (spans with ``–``); unknown ones read ``?``. When the
+    data copies were run with different protocols, each copy gets its own clause.
     """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for m in metrics:
+        groups.setdefault(copy_label(m), []).append(m)
+    clauses = {name: _protocol_clause(ms, num_exp) for name, ms in groups.items()}
+    if len(set(clauses.values())) > 1:
+        return "Protocol per data copy: " + " ".join(f"{name}: {c}." for name, c in sorted(clauses.items()))
+    data = _values(metrics, copy_label) if metrics else "?"
+    return f"Protocol: {_protocol_clause(metrics, num_exp)}; data: {data}."
+
+
+def _protocol_clause(metrics: Sequence[dict[str, Any]], num_exp: Iterable[int] | None) -> str:
+    """The protocol line's body, without the data copy."""
     if num_exp is None:
         counts: dict[tuple, set] = {}
         for m in metrics:
@@ -255,11 +268,11 @@ def protocol_line(metrics: Sequence[dict[str, Any]], *, num_exp: Iterable[int] |
             counts.setdefault(key, set()).add(m.get("seed", m.get("run_id")))
         num_exp = [len(s) for s in counts.values()]
     p = lambda key: (lambda m: m["protocol"][key])  # noqa: E731
-    return (f"Protocol: {_values(metrics, p('iterations'))} distillation iterations; "
+    return (f"{_values(metrics, p('iterations'))} distillation iterations; "
             f"num_exp × num_eval = {_span(num_exp)} × {_values(metrics, p('num_eval'))} "
             f"(distillations × evaluated networks per cell); {_values(metrics, p('epochs'))} training epochs; "
-            f"data: {_values(metrics, copy_label) if metrics else '?'}; profile: {_values(metrics, p('profile'))}; "
-            f"device: {_values(metrics, lambda m: m['provenance']['device'])}.")
+            f"profile: {_values(metrics, p('profile'))}; "
+            f"device: {_values(metrics, lambda m: m['provenance']['device'])}")
 
 
 def provenance_note(metrics: Sequence[dict[str, Any]]) -> str:

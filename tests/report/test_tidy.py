@@ -35,6 +35,20 @@ def test_protocol_line_states_the_protocol():
     assert any("not comparable" in n for n in smoke.notes)
 
 
+def test_protocol_line_gives_each_data_copy_its_own_protocol_when_they_differ():
+    fm = eval_metric("fashionmnist", 10, "dm", 0, [1.0] * 3, profile="cpu-fmnist")
+    digits = eval_metric("digits", 10, "dm", 0, [1.0] * 3, profile="cpu")
+    digits["protocol"] = {**digits["protocol"], "iterations": 100}
+    line = tidy.protocol_line([fm, digits])
+    assert line.startswith("Protocol per data copy: ")
+    fm_part = line.split(f"{tidy.copy_label(fm)}: ")[1].split(".")[0]
+    digits_part = line.split(f"{tidy.copy_label(digits)}: ")[1].split(".")[0]
+    assert "20000 distillation iterations" in fm_part and "profile: cpu-fmnist" in fm_part
+    assert "100 distillation iterations" in digits_part and "profile: cpu;" in digits_part
+    same = tidy.protocol_line([fm, eval_metric("mnist", 10, "dm", 0, [1.0] * 3, profile="cpu-fmnist")])
+    assert same.startswith("Protocol: 20000 distillation iterations") and same.count("distillation iterations") == 1
+
+
 def test_load_metrics_reads_a_folder(tmp_path):
     assert tidy.load_metrics(tmp_path / "absent") == []
     for s in (1, 0):
