@@ -244,10 +244,10 @@ def ablation_table(metrics: Sequence[dict[str, Any]], *, model: str = "convnet",
                 if show_method:
                     line["Method"] = label(me, METHODS)
                 line["Variant"] = v
-                for sc in setting_cols:
-                    val = vs[sc].iloc[0] if len(vs) else None
-                    missing = val is None or (isinstance(val, float) and math.isnan(val))
-                    line[_setting_label(sc)] = MISSING if missing else str(val)
+                for sc in setting_cols:  # a setting that differs between the row's IPCs reads "a/b"
+                    vals = [str(x) for x in vs.sort_values("ipc")[sc]
+                            if not (x is None or (isinstance(x, float) and math.isnan(x)))]
+                    line[_setting_label(sc)] = "/".join(dict.fromkeys(vals)) or MISSING
                 for i in ipcs:
                     c = cells.get((d, me, v, i))
                     line[f"IPC {i}"] = cell(c.mean, c.std, digits, c.n, n_usual) if c is not None else MISSING

@@ -159,20 +159,23 @@ def tidy_prune(metrics: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def tidy_ablation(metrics: Sequence[dict[str, Any]], *, model: str = "convnet") -> pd.DataFrame:
     """Pool GeoDM ablation metrics over seeds: one row per ``(dataset, ipc, method, variant)``, plus one
-    column per ``variant_settings`` key (``setting_<key>``)."""
+    column per ``variant_settings`` key (``setting_<key>``), each row with its own cell's settings
+    (a variant may run with other settings on another dataset or IPC)."""
     _check_unique(metrics)
     rows, settings = [], {}
     for m in metrics:
         variant = m.get("variant", "?")
-        settings.setdefault(variant, m.get("variant_settings") or {})
+        key = (m.get("dataset"), int(m.get("ipc", 0)), m.get("method"), variant)
+        settings.setdefault(key, m.get("variant_settings") or {})
         res = (m.get("results") or {}).get(model)
         if res is not None:
             rows.append({"data_copy": copy_label(m), "dataset": m.get("dataset"), "ipc": int(m.get("ipc", 0)),
                          "method": m.get("method"), "variant": variant, "seed": m.get("seed"), "part": res})
     df = _frame(rows, ["dataset", "ipc", "method", "variant"])
     keys = list(dict.fromkeys(k for s in settings.values() for k in s))
+    cells = list(zip(df["dataset"], df["ipc"], df["method"], df["variant"]))
     for k in keys:
-        df[f"setting_{k}"] = [settings.get(v, {}).get(k) for v in df["variant"]]
+        df[f"setting_{k}"] = [settings.get(c, {}).get(k) for c in cells]
     return df
 
 

@@ -121,6 +121,16 @@ def test_ablation_table_rows_variants_columns_ipc():
     assert (t.display.loc[2, ["Factors", "IPC 1"]] == T.MISSING).all()
 
 
+def test_ablation_table_shows_each_rows_own_settings():
+    # the same variant run with lam 10 on one dataset and lam 0.1 (IPC 10: 0.2) on another
+    metrics = [ablation_metric("fashionmnist", ipc, "E", 0, [70.0], {"factors": "E", "lam": 10.0}) for ipc in (1, 10)]
+    metrics += [ablation_metric("digits", 1, "E", 0, [80.0], {"factors": "E", "lam": 0.1}),
+                ablation_metric("digits", 10, "E", 0, [90.0], {"factors": "E", "lam": 0.2})]
+    t = T.ablation_table(metrics)
+    lam = dict(zip(t.display["Dataset"].map(lambda d: "digits" if "igits" in d else "fm"), t.display["lam"]))
+    assert lam == {"fm": "10.0", "digits": "0.1/0.2"}
+
+
 @pytest.mark.parametrize("build", [T.main_table, T.crossarch_table, T.pruning_table, T.ablation_table])
 def test_tables_of_nothing_are_still_written(build, tmp_path):
     t = build([])
