@@ -19,7 +19,7 @@ BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 
 
-def run(cmd: list[str], cwd: Path, timeout: int = 1500) -> subprocess.CompletedProcess:
+def run(cmd: list[str], cwd: Path, timeout: int = 2700) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
     r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
