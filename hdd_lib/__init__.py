@@ -1,6 +1,7 @@
 """hdd_lib: Hyperbolic Dataset Distillation (HDD) and GeoDM, with a DM/IDM distillation engine.
 
-The names most users import are re-exported here::
+The names most users import are re-exported here (imported on first use, so ``import hdd_lib``
+itself is cheap)::
 
     from hdd_lib import lift, get_loss
     loss = get_loss("hdd", k=1.0, lam=20.0)      # real [C, N, D], syn [C, M, D] -> scalar
@@ -8,12 +9,26 @@ The names most users import are re-exported here::
     from hdd_lib import load, run, evaluate      # data, the distillation loop, the evaluation protocol
 """
 
-from .data import load
-from .distill import run
-from .evaluate import evaluate
-from .geometry import centroid, dist, lift
-from .losses import available_losses, get_loss
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["lift", "centroid", "dist", "get_loss", "available_losses", "load", "run", "evaluate", "__version__"]
+_EXPORTS = {
+    "lift": "geometry", "centroid": "geometry", "dist": "geometry",
+    "get_loss": "losses", "available_losses": "losses",
+    "load": "data", "run": "distill", "evaluate": "evaluate",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,75 +1,84 @@
-"""Headless runs: ``python -m hdd_lib distill ...`` and ``python -m hdd_lib evaluate ...``.
+"""Headless runs: ``python -m hdd_lib distill|evaluate|check|deps|profile|readme``.
 
 Parse -> typed config -> call the library -> write results atomically. Flags are spelled like the
-config fields (``--lr_img``, ``--batch_real``); any nested field is reachable with
-``--set section.field=value`` (YAML syntax for the value), e.g. ``--set hdd.k=2.4``.
+config fields (``--lr_img``, ``--batch_real``); any field is reachable with ``--set key=value``
+(YAML value), e.g. ``--set loss.k=2.4`` or ``--set strategy.factor=1``. A method is a strategy and
+a loss (``--strategy idm --loss hdd``), or a name from ``params.yaml``'s ``methods`` (``--method``).
 
-Outputs of ``distill --out DIR``: ``DIR/synset.pt`` (images, labels, config, provenance, timings),
-``DIR/distill.json`` (the same record without the images) and ``DIR/checkpoint.pt`` (``--resume``).
-``evaluate --out FILE`` writes a metrics JSON. ``profile NAME`` makes ``profiles/NAME.yaml`` the
-active ``params.yaml`` of the pipeline; ``readme`` regenerates README.md's results section.
+Outputs of ``distill --out DIR``: ``DIR/synset.pt`` (images and record), ``DIR/distill.json`` (the
+record and provenance) and ``DIR/checkpoint.pt`` (``--resume``). ``evaluate --out FILE`` writes a
+metrics JSON. Errors print one line (``--debug`` or ``HDD_DEBUG=1``: the traceback) and exit with 2
+for bad input, 1 for a run that failed, 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
-from . import data as data_mod
-from .config import METHODS, DataConfig, DistillConfig, EvalConfig, from_dict, to_dict
-from .pipeline import data_copy_label
-from .storage import save_json
-
-__all__ = ["main", "build_parser"]
-
-
-def _nested_set(d: dict[str, Any], dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    for k in keys[:-1]:
-        d = d.setdefault(k, {})
-    d[keys[-1]] = value
+__all__ = ["main", "build_parser", "report_error"]
 
 
 def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set expects key=value, got {pair!r}")
-        _nested_set(out, key.strip(), yaml.safe_load(raw))
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        node = out
+        *parents, last = key.strip().split(".")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[last] = _scalar(raw)
     return out
+
+
+def _scalar(raw: str) -> Any:
+    """A YAML value, with ``1e6``-style numbers read as floats (YAML 1.1 reads them as strings)."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     for k, v in extra.items():
-        base[k] = _merge(dict(base.get(k, {})), v) if isinstance(v, dict) else v
+        base[k] = _merge(dict(base.get(k) or {}), v) if isinstance(v, dict) and isinstance(base.get(k), (dict, type(None))) else v
     return base
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hdd_lib", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dataset", default="digits", help=f"one of {', '.join(data_mod.available_datasets())}")
+        p.add_argument("--dataset", default="digits", help="a dataset name (see hdd_lib.data.available_datasets())")
         p.add_argument("--data_root", default=None, help="folder holding the data (default $HDD_DATA_ROOT or ./data)")
         p.add_argument("--download", action="store_true", help="download missing files (needs internet)")
         p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config field")
         p.add_argument("--no_progress", action="store_true", help="no progress bars")
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
     d = sub.add_parser("distill", help="distil a dataset into a synthetic set")
     data_flags(d)
-    d.add_argument("--method", default="dm_hdd", choices=sorted(METHODS))
+    d.add_argument("--strategy", default="dm", help="dm, idm, ... (default dm)")
+    d.add_argument("--loss", default="hdd", help="dm, hdd, geodm, ... (default hdd); settings via --set loss.KEY=VALUE")
+    d.add_argument("--method", default=None, help="a method of params.yaml (sets strategy, loss and its settings)")
     d.add_argument("--ipc", type=int, default=10)
     d.add_argument("--iterations", type=int, default=20000)
-    d.add_argument("--lr_img", type=float, default=None, help="default: the config's (1.0)")
+    d.add_argument("--lr_img", type=float, default=None, help="default: the method's or 1.0")
     d.add_argument("--batch_real", type=int, default=None)
-    d.add_argument("--init", choices=["real", "noise"], default="real")
+    d.add_argument("--init", default="real", help="real | noise")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--checkpoint_every", type=int, default=None)
     d.add_argument("--out", required=True, type=Path, help="output folder")
@@ -84,38 +93,68 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", required=True, type=Path, help="metrics JSON to write")
 
-    p = sub.add_parser("profile", help="make profiles/NAME.yaml the active params.yaml (cpu, paper)")
+    nb = sub.add_parser("notebook", help="run a notebook for the pipeline (papermill, outputs under results/)")
+    nb.add_argument("source", type=Path)
+    nb.add_argument("target", type=Path)
+    nb.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="a parameter")
+    sub.add_parser("check", help="validate params.yaml (every section and grid cell)")
+    dp = sub.add_parser("deps", help="check (or --write) the library deps of every stage in dvc.yaml")
+    dp.add_argument("--write", action="store_true", help="rewrite dvc.yaml's library deps from the code")
+    p = sub.add_parser("profile", help="make profiles/NAME.yaml the active params.yaml (cpu, cpu-fmnist, paper)")
     p.add_argument("name")
-
     sub.add_parser("readme", help="regenerate README.md's results section from results/")
     return parser
 
 
-def _distill(args: argparse.Namespace) -> None:
-    from . import distill
+def _method(args: argparse.Namespace) -> dict[str, Any]:
+    if args.method is None:
+        return {"method": f"{args.strategy}_{args.loss}", "strategy": {"name": args.strategy}, "loss": {"name": args.loss}}
+    from .params import find_root, load_params
 
-    fields: dict[str, Any] = {"method": args.method, "ipc": args.ipc, "iterations": args.iterations,
-                              "init": args.init, "seed": args.seed, "device": args.device}
+    methods = load_params(find_root()).get("methods") or {}
+    if args.method not in methods:
+        raise ValueError(f"unknown method {args.method!r}; params.yaml methods: {', '.join(methods) or 'none'}")
+    spec = dict(methods[args.method])
+    strategy, loss = spec.pop("strategy"), spec.pop("loss")
+    return {**spec, "method": args.method, "strategy": {"name": strategy},
+            "loss": {"name": loss} if isinstance(loss, str) else loss}
+
+
+def _distill(args: argparse.Namespace) -> None:
+    from . import data as data_mod
+    from . import distill
+    from .config import DistillConfig, from_dict
+    from .params import data_copy_label
+    from .storage import save_json, writable_dir
+
+    fields: dict[str, Any] = {**_method(args), "ipc": args.ipc, "iterations": args.iterations, "init": args.init,
+                              "seed": args.seed, "device": args.device}
     for name in ("lr_img", "batch_real", "checkpoint_every"):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     cfg = from_dict(DistillConfig, _merge(fields, _overrides(args.set)))
-    dcfg = DataConfig(args.dataset, args.data_root, args.download)
-    train = data_mod.load(dcfg.dataset, dcfg.data_root, split="train", download=dcfg.download)
-    syn = distill.run(cfg, train, out_dir=args.out, resume=args.resume, progress=not args.no_progress)
-    syn.meta.update(data=to_dict(dcfg), data_copy=data_copy_label(dcfg.dataset))
-    syn.save(args.out / "synset.pt")
-    save_json(args.out / "distill.json", syn.meta)
-    print(f"wrote {args.out / 'synset.pt'} ({syn.meta['timing']['ms_per_iteration']:.1f} ms/iteration)")
+    out = writable_dir(args.out)
+    train = data_mod.load(args.dataset, args.data_root, split="train", download=args.download)
+    syn = distill.run(cfg, train, out_dir=out, resume=args.resume, progress=not args.no_progress)
+    syn.meta.update(data_copy=data_copy_label(args.dataset))
+    syn.save(out / "synset.pt")
+    save_json(out / "distill.json", {**syn.meta, "provenance": syn.provenance})
+    print(f"wrote {out / 'synset.pt'} ({syn.provenance['ms_per_iteration']:.1f} ms/iteration)")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    from . import data as data_mod
+    from .config import EvalConfig, from_dict, to_dict
     from .evaluate import evaluate
+    from .storage import save_json, writable_dir
     from .synset import SyntheticSet
 
     fields = {"models": [m.strip() for m in args.models.split(",") if m.strip()], "num_eval": args.num_eval,
               "epochs": args.epochs, "seed": args.seed, "device": args.device}
     cfg = from_dict(EvalConfig, _merge(fields, _overrides(args.set)))
+    writable_dir(args.out.parent)
+    if args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a folder; give a file name such as {args.out / 'metrics.json'}")
     syn = SyntheticSet.load(args.synset)
     test = data_mod.load(args.dataset, args.data_root, split="test", download=args.download)
     results = evaluate(syn, test, cfg, progress=not args.no_progress)
@@ -125,15 +164,44 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def _notebook(args: argparse.Namespace) -> None:
+    from .notebook import execute
+
+    execute(args.source, args.target, {name: _scalar(value) for name, value in args.p})
+
+
+def _check(args: argparse.Namespace) -> None:
+    from .params import PARAMS_FILE, check_params, find_root, load_params
+
+    root = find_root()
+    check_params(load_params(root))
+    print(f"{root / PARAMS_FILE}: valid")
+
+
+def _deps(args: argparse.Namespace) -> int:
+    from .deps import dvc_deps
+    from .params import find_root
+
+    path = find_root() / "dvc.yaml"
+    stale = {name: (old, new) for name, (old, new) in dvc_deps(path, write=args.write).items() if old != new}
+    if args.write:
+        print(f"{path}: library deps " + (f"rewritten for {len(stale)} stage(s)" if stale else "already up to date"))
+        return 0
+    for name, (old, new) in stale.items():
+        print(f"{name}: declared {old}, runs {new}")
+    print(f"{path}: " + ("library deps differ from the code; run `python -m hdd_lib deps --write`" if stale else "up to date"))
+    return 1 if stale else 0
+
+
 def _profile(args: argparse.Namespace) -> None:
-    from .pipeline import use_profile
+    from .params import use_profile
 
     path = use_profile(args.name)
     print(f"{path} now holds profile {args.name!r}; run `dvc repro`")
 
 
 def _readme(args: argparse.Namespace) -> None:
-    from .pipeline import find_root
+    from .params import find_root
     from .report.readme import update_readme
 
     root = find_root()
@@ -141,13 +209,31 @@ def _readme(args: argparse.Namespace) -> None:
     print("README.md results section " + ("updated" if changed else "already up to date"))
 
 
+#: Errors that mean "bad input" (exit 2); any other exception is a failed run (exit 1).
+USAGE_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError, IsADirectoryError, KeyError)
+
+
+def report_error(e: BaseException) -> int:
+    """Print ``e`` as one line on stderr; return the exit status (2 bad input, 1 failed run)."""
+    usage = isinstance(e, USAGE_ERRORS) and not isinstance(e, RuntimeError)
+    if type(e).__name__ == "PapermillExecutionError":  # the notebook's own (one-line) error
+        what, usage = f"{e.ename}: {e.evalue} (in cell {e.exec_count})", e.ename in {t.__name__ for t in USAGE_ERRORS}
+    else:
+        what = str(e) if isinstance(e, (ValueError, RuntimeError)) else f"{type(e).__name__}: {e}"
+    hint = "" if usage else " (rerun with --debug for the traceback)"
+    print(f"error: {what}{hint}", file=sys.stderr)
+    return 2 if usage else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    commands = {"distill": _distill, "evaluate": _evaluate, "notebook": _notebook, "check": _check, "deps": _deps,
+                "profile": _profile, "readme": _readme}
     try:
-        {"distill": _distill, "evaluate": _evaluate, "profile": _profile, "readme": _readme}[args.command](args)
-    except (ValueError, FileNotFoundError) as e:  # bad input: a clear message, no traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return commands[args.command](args) or 0
     except KeyboardInterrupt:
         return 130
-    return 0
+    except Exception as e:
+        if args.debug or os.environ.get("HDD_DEBUG"):
+            raise
+        return report_error(e)

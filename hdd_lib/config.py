@@ -1,47 +1,246 @@
-"""Typed, frozen configuration for distillation and evaluation, built from plain mappings.
+"""Typed, frozen settings and the one mechanism that validates them.
 
-``from_dict(DistillConfig, {...})`` rejects unknown keys and wrong types (naming the dotted key),
-fills defaults, and returns frozen dataclasses; ``to_dict`` turns them back into plain data for
-``params.yaml``, checkpoints and result files. Defaults here are the papers' (SPEC); the pipeline's
-own defaults live in ``params.yaml``.
+Every group of settings is a frozen dataclass deriving from :class:`Settings`. On construction
+each field is checked against its annotation: its type (``int`` is never a ``bool``, ``float`` is
+finite), ``Literal`` choices and ``Annotated`` bounds (:data:`Positive`, :data:`Count`, ...);
+ints widen to floats, lists become tuples and nested mappings become their dataclass. Cross-field
+rules go in ``check()``. :func:`from_dict` also rejects unknown keys, and every error is a
+one-line ``ValueError`` naming the dotted key (``distill.loss.k must be > 0, got -1.0``).
+
+Named components (losses, strategies) live in a :class:`Registry`: each class declares its own
+``Settings``, so ``{"name": "hdd", "k": 1.0}`` from ``params.yaml`` is validated by the loss it
+selects and nowhere else. The dataclasses hold the papers' defaults (SPEC); a profile in
+``params.yaml`` states what it runs.
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import functools
+import importlib
+import math
+import pkgutil
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from .augment import DSAConfig
-from .losses.geodm import GeoDMConfig
 
-__all__ = [
-    "METHODS",
-    "DataConfig",
-    "ModelConfig",
-    "HDDConfig",
-    "IDMConfig",
-    "DistillConfig",
-    "EvalConfig",
-    "from_dict",
-    "to_dict",
-]
+__all__ = ["ConfigError", "Range", "Positive", "NonNegative", "Fraction", "Count", "Settings", "Registry", "from_dict",
+           "to_dict", "DataConfig", "ModelConfig", "DistillConfig", "EvalConfig"]
 
-#: method name -> (strategy, matching loss). DM/IDM are the base loops; HDD and GeoDM the losses.
-METHODS: dict[str, tuple[str, str]] = {
-    "dm": ("dm", "dm"),
-    "dm_hdd": ("dm", "hdd"),
-    "idm": ("idm", "dm"),
-    "idm_hdd": ("idm", "hdd"),
-    "geodm": ("dm", "geodm"),
-    "idm_geodm": ("idm", "geodm"),
-}
+
+class ConfigError(ValueError):
+    """A bad setting; the message starts with (or names) the full dotted key."""
+
+
+#: The dotted path of the settings being built (set by :func:`from_dict`), so messages name the full key.
+_PATH: contextvars.ContextVar[str] = contextvars.ContextVar("hdd_lib_config_path", default="")
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class Range:
+    """Bounds for an ``Annotated`` number: ``gt``/``ge`` below, ``lt``/``le`` above."""
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+
+    def check(self, value: float, key: str) -> None:
+        for bound, op, ok in ((self.gt, ">", lambda b: value > b), (self.ge, ">=", lambda b: value >= b),
+                              (self.lt, "<", lambda b: value < b), (self.le, "<=", lambda b: value <= b)):
+            if bound is not None and not ok(bound):
+                raise ConfigError(f"{key} must be {op} {bound:g}, got {_short(key)}={value!r}")
+
+
+Positive = Annotated[float, Range(gt=0)]
+NonNegative = Annotated[float, Range(ge=0)]
+Fraction = Annotated[float, Range(ge=0, le=1)]
+Count = Annotated[int, Range(ge=1)]
+
+T = TypeVar("T")
+
+
+def _short(key: str) -> str:
+    return key.rsplit(".", 1)[-1]
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, include_extras=True)
+
+
+def _check(value: Any, annotation: Any, key: str) -> Any:
+    """``value`` checked against ``annotation`` and converted where lossless (int -> float, list -> tuple)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin is Annotated:
+        value = _check(value, args[0], key)
+        for extra in args[1:]:
+            if isinstance(extra, Range):
+                extra.check(value, key)
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _check(value, arg, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{key} has the wrong type: got {_short(key)}={value!r}, expected {annotation}")
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{key} must be null, got {_short(key)}={value!r}")
+    if origin is Literal:
+        if type(value).__module__ == "torch" and str(value).startswith("torch."):  # torch.float64 -> "float64"
+            value = str(value)[len("torch."):]
+        if value in args and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be one of {', '.join(map(repr, args))}, got {_short(key)}={value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {_short(key)}={value!r}")
+        return tuple(_check(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {_short(key)}={value!r}")
+        return dict(value)
+    if dataclasses.is_dataclass(annotation):
+        return value if isinstance(value, annotation) else from_dict(annotation, value, path=f"{key}.")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{key} must be a finite number, got {_short(key)}={value!r}")
+            return float(value)
+        raise ConfigError(f"{key} must be a number, got {_short(key)}={value!r}")
+    if annotation in (int, bool, str):
+        if isinstance(value, annotation) and not (annotation is int and isinstance(value, bool)):
+            return value
+        raise ConfigError(f"{key} must be of type {annotation.__name__}, got {_short(key)}={value!r}")
+    raise TypeError(f"unsupported annotation {annotation!r} for {key}")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Base of every settings dataclass: fields are checked against their annotations on
+    construction; subclasses put cross-field rules in :meth:`check`."""
+
+    def __post_init__(self) -> None:
+        hints, path = _hints(type(self)), _PATH.get()
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _check(getattr(self, f.name), hints[f.name], path + f.name))
+        try:
+            self.check()
+        except ConfigError:
+            raise
+        except ValueError as e:
+            raise ConfigError(f"{path}{e}") from None
+
+    def check(self) -> None:
+        """Cross-field rules (raise ``ValueError``); none by default."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, *, prefix: str = "", path: str | None = None) -> T:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys; errors name the full dotted key
+    (``prefix`` is relative to the settings being built, ``path`` absolute)."""
+    full = path if path is not None else _PATH.get() + prefix
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{full.rstrip('.') or cls.__name__} must be a mapping, got {data!r}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(full + str(u) for u in unknown)}; known: {', '.join(names)}")
+    token = _PATH.set(full)
+    try:
+        return cls(**data)
+    except ConfigError:
+        raise
+    except ValueError as e:  # a plain dataclass's own check
+        raise ConfigError(f"{full}{e}") from None
+    finally:
+        _PATH.reset(token)
+
+
+def to_dict(cfg: Any) -> Any:
+    """Plain-data (JSON/YAML-safe) copy of a settings dataclass."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, (list, tuple)):
+        return [to_dict(v) for v in cfg]
+    if isinstance(cfg, dict):
+        return {k: to_dict(v) for k, v in cfg.items()}
+    return cfg
+
+
+# ------------------------------------------------------------------------------------ registries
+
+
+class Registry:
+    """Named components of one kind (losses, strategies), found in the modules of ``package``.
+
+    A class joins with ``@registry.register("name", label="Label")``; every module of the package is
+    imported on first lookup, so a new component is one new file. Each class declares a ``Settings``
+    dataclass; :meth:`resolve` turns ``{"name": ..., **settings}`` into the validated, complete
+    mapping that is stored in configs and results.
+    """
+
+    def __init__(self, kind: str, package: str) -> None:
+        self.kind, self.package, self._classes, self._found = kind, package, {}, False
+
+    def register(self, name: str, *, label: str):
+        def wrap(cls):
+            if name in self._classes and self._classes[name] is not cls:
+                raise ConfigError(f"{self.kind} {name!r} is already registered")
+            cls.name, cls.label = name, label
+            self._classes[name] = cls
+            return cls
+
+        return wrap
+
+    def _discover(self) -> None:
+        if not self._found:
+            self._found = True
+            for info in pkgutil.iter_modules(importlib.import_module(self.package).__path__):
+                importlib.import_module(f"{self.package}.{info.name}")
+
+    def names(self) -> list[str]:
+        self._discover()
+        return sorted(self._classes)
+
+    def get(self, name: str) -> type:
+        self._discover()
+        try:
+            return self._classes[name]
+        except (KeyError, TypeError):
+            raise ConfigError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}") from None
+
+    def resolve(self, spec: Any, *, prefix: str = "") -> dict[str, Any]:
+        """``{"name": ..., **settings}`` validated by the named class, with its defaults filled in."""
+        if isinstance(spec, str):
+            spec = {"name": spec}
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise ConfigError(f"{_PATH.get()}{prefix.rstrip('.') or self.kind} must be a mapping with a 'name', got {spec!r}")
+        settings = {k: v for k, v in spec.items() if k != "name"}
+        cls = self.get(spec["name"])
+        return {"name": spec["name"], **to_dict(from_dict(cls.Settings, settings, prefix=prefix))}
+
+
+# ------------------------------------------------------------------------------------ run settings
+
+
+@dataclass(frozen=True)
+class DataConfig(Settings):
     """Where the real data comes from (see :func:`hdd_lib.data.load`)."""
 
     dataset: str = "digits"
@@ -50,12 +249,12 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """The network used to embed images (distillation) or trained from scratch (evaluation)."""
+class ModelConfig(Settings):
+    """The network that embeds images (distillation) or is trained from scratch (evaluation)."""
 
     name: str = "convnet"
-    width: int = 128
-    depth: int | None = None  # None: 3 for images up to 32 px, 4 for 64 px (Tiny-ImageNet)
+    width: Count = 128
+    depth: Count = 3  # the official code's depth for every image size (Tiny-ImageNet: 8192 features)
     norm: str = "instancenorm"
     act: str = "relu"
     pool: str = "avgpooling"
@@ -64,208 +263,74 @@ class ModelConfig:
         """Keyword options for :func:`hdd_lib.models.get_model` (only ConvNet takes them all)."""
         if self.name != "convnet":
             return {"norm": self.norm}
-        depth = self.depth if self.depth is not None else (4 if image_size >= 64 else 3)
-        return {"width": self.width, "depth": depth, "norm": self.norm, "act": self.act, "pool": self.pool}
+        return {"width": self.width, "depth": self.depth, "norm": self.norm, "act": self.act, "pool": self.pool}
 
 
 @dataclass(frozen=True)
-class HDDConfig:
-    """HDD loss settings (SPEC): DM+HDD k=1, lam=20, expmap0; IDM+HDD per dataset."""
+class DistillConfig(Settings):
+    """One distillation: a method (a strategy and a matching loss) on ``ipc`` images per class.
 
-    k: float = 1.0
-    lam: float = 20.0
-    how: Literal["expmap0", "lift"] = "expmap0"
-    clamp: float | None = 10.0
-    dtype: Literal["float64", "float32"] = "float64"
-
-
-@dataclass(frozen=True)
-class IDMConfig:
-    """IDM (Zhao et al., CVPR 2023) settings; defaults are the paper's (SPEC)."""
-
-    net_begin: int = 3  # random nets in the queue at the start
-    net_num: int = 100  # queue capacity (FIFO)
-    net_generate_interval: int = 30  # push a new random net every this many iterations
-    fetch_net_num: int = 2  # queue nets trained per iteration
-    model_train_steps: int = 10  # SGD steps per trained net per iteration
-    train_batch: int = 256  # real images per training step
-    lr_net: float = 0.01
-    momentum_net: float = 0.9
-    weight_decay_net: float = 5e-4
-    ce_weight: float = 0.5  # class-aware regulariser: ce_weight * acc_net(%) * CE(net(syn), y)
-    acc_reset_interval: int = 100  # running-accuracy window (the reference resets it at each evaluation)
-    factor: int = 2  # partition: each stored image is a factor x factor mosaic
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    """One distillation run: dataset x ipc x method x seed, and everything the loop needs."""
+    ``strategy`` and ``loss`` are ``{"name": ..., **settings}`` mappings, validated by the class
+    they name (:data:`hdd_lib.strategies.STRATEGIES`, :data:`hdd_lib.losses.LOSSES`); ``loss`` may
+    also be a list of them, summed. ``method`` only names the run (run ids, tables).
+    """
 
     method: str = "dm_hdd"
-    ipc: int = 10
-    iterations: int = 20000
-    lr_img: float = 1.0
-    batch_real: int = 256
+    strategy: Any = field(default_factory=lambda: {"name": "dm"})
+    loss: Any = field(default_factory=lambda: {"name": "hdd"})
+    ipc: Count = 10
+    iterations: Count = 20000
+    lr_img: Positive = 1.0
+    batch_real: Count = 256
     init: Literal["real", "noise"] = "real"
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
     dsa: DSAConfig = field(default_factory=DSAConfig)
-    hdd: HDDConfig = field(default_factory=HDDConfig)
-    idm: IDMConfig = field(default_factory=IDMConfig)
-    geodm: GeoDMConfig = field(default_factory=GeoDMConfig)
-    lr_geometry: float = 0.01  # GeoDM: learning rate of the curvatures and weights
+    lr_geometry: Positive = 0.01  # learning rate of a loss's own parameters (GeoDM's curvatures, weights)
     amp: Literal["auto", "off", "bf16"] = "auto"  # bf16 autocast of the networks on CUDA
     channels_last: bool = True  # NHWC activations on CUDA
-    compile: bool = False  # torch.compile the embedding network (DM strategy; IDM's queue nets are not)
-    checkpoint_every: int = 500
-    log_every: int = 10
+    compile: bool = False  # torch.compile the embedding network (DM strategy)
+    checkpoint_every: Count = 500
+    log_every: Count = 10
     device: str = "auto"
 
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
-        for name in ("ipc", "iterations", "batch_real", "checkpoint_every", "log_every"):
-            value = getattr(self, name)
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {name}={value}")
-        if not self.lr_img > 0:
-            raise ValueError(f"lr_img must be > 0, got lr_img={self.lr_img}")
-        if self.init not in ("real", "noise"):
-            raise ValueError(f"init must be 'real' or 'noise', got init={self.init!r}")
-        if self.amp not in ("auto", "off", "bf16"):
-            raise ValueError(f"amp must be 'auto', 'off' or 'bf16', got amp={self.amp!r}")
+    def check(self) -> None:
+        from .losses import LOSSES
+        from .strategies import STRATEGIES
 
-    @property
-    def strategy(self) -> str:
-        """The base loop: ``"dm"`` or ``"idm"``."""
-        return METHODS[self.method][0]
-
-    @property
-    def loss(self) -> str:
-        """The matching loss registered in :mod:`hdd_lib.losses`: ``"dm"``, ``"hdd"`` or ``"geodm"``."""
-        return METHODS[self.method][1]
-
-    def loss_settings(self) -> dict[str, Any]:
-        """Keyword settings for ``get_loss(self.loss, ...)``."""
-        if self.loss == "hdd":
-            import torch
-
-            h = self.hdd
-            return {"k": h.k, "lam": h.lam, "how": h.how, "clamp": h.clamp, "dtype": getattr(torch, h.dtype)}
-        if self.loss == "geodm":
-            return {"config": self.geodm}
-        return {}
+        set_ = functools.partial(object.__setattr__, self)
+        set_("strategy", STRATEGIES.resolve(self.strategy, prefix="strategy."))
+        if isinstance(self.loss, (list, tuple)):
+            if not self.loss:
+                raise ConfigError("loss must name at least one loss")
+            set_("loss", [LOSSES.resolve(s, prefix=f"loss[{i}].") for i, s in enumerate(self.loss)])
+        else:
+            set_("loss", LOSSES.resolve(self.loss, prefix="loss."))
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(Settings):
     """The evaluation protocol (SPEC): train from scratch on the synthetic set, test on real data."""
 
     models: tuple[str, ...] = ("convnet",)
-    num_eval: int = 5
-    epochs: int = 1000
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch: int = 256
+    num_eval: Count = 5
+    epochs: Count = 1000
+    lr: Positive = 0.01
+    momentum: Fraction = 0.9
+    weight_decay: NonNegative = 5e-4
+    batch: Count = 256
     lr_decay_epoch: int | None = None  # None: epochs // 2 (x0.1)
     dsa: DSAConfig = field(default_factory=DSAConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     seed: int = 0
     stack: Literal["auto", "on", "off"] = "auto"  # train the num_eval models at once (torch.func); auto: on CUDA
-    test_batch: int = 1024
+    test_batch: Count = 1024
     device: str = "auto"
 
-    def __post_init__(self) -> None:
-        for name in ("num_eval", "epochs", "batch", "test_batch"):
-            value = getattr(self, name)
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {name}={value}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got lr={self.lr}")
+    def check(self) -> None:
         if not self.models:
             raise ValueError("models must name at least one architecture")
 
     @property
     def decay_epoch(self) -> int:
         return self.lr_decay_epoch if self.lr_decay_epoch is not None else self.epochs // 2
-
-
-# ------------------------------------------------------------------------------------------ I/O
-
-T = TypeVar("T")
-
-
-def _check_type(value: Any, annotation: Any, key: str) -> Any:
-    """Return ``value`` converted to ``annotation`` where lossless (int -> float, list -> tuple)."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if annotation is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        errors = []
-        for arg in args:
-            try:
-                return _check_type(value, arg, key)
-            except ValueError as e:
-                errors.append(str(e))
-        raise ValueError(f"{key} has the wrong type: got {value!r}, expected {annotation}")
-    if annotation is type(None):
-        if value is None:
-            return None
-        raise ValueError(f"{key} must be None")
-    if origin is Literal:
-        if value in args:
-            return value
-        raise ValueError(f"{key} must be one of {', '.join(map(repr, args))}, got {value!r}")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{key} must be a list, got {value!r}")
-        return tuple(_check_type(v, args[0], f"{key}[]") for v in value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{key} must be a mapping, got {value!r}")
-        return dict(value)
-    if dataclasses.is_dataclass(annotation):
-        if isinstance(value, annotation):
-            return value
-        return from_dict(annotation, value, prefix=f"{key}.")
-    if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ValueError(f"{key} must be a number, got {value!r}")
-    if annotation is int or annotation is bool or annotation is str:
-        if isinstance(value, annotation) and not (annotation is int and isinstance(value, bool)):
-            return value
-        raise ValueError(f"{key} must be of type {annotation.__name__}, got {value!r}")
-    raise TypeError(f"unsupported annotation {annotation!r} for {key}")  # pragma: no cover
-
-
-def from_dict(cls: type[T], data: dict[str, Any] | None, *, prefix: str = "") -> T:
-    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{prefix.rstrip('.') or cls.__name__} must be a mapping, got {data!r}")
-    data = dict(data)
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - fields)
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) {', '.join(prefix + u for u in unknown)} for {cls.__name__}; "
-            f"known: {', '.join(sorted(fields))}"
-        )
-    kwargs = {name: _check_type(value, hints[name], prefix + name) for name, value in data.items()}
-    return cls(**kwargs)
-
-
-def to_dict(cfg: Any) -> Any:
-    """Plain-data (JSON/YAML-safe) copy of a config dataclass."""
-    if dataclasses.is_dataclass(cfg):
-        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
-    if isinstance(cfg, (list, tuple)):
-        return [to_dict(v) for v in cfg]
-    if isinstance(cfg, dict):
-        return {k: to_dict(v) for k, v in cfg.items()}
-    return cfg

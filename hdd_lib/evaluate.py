@@ -193,6 +193,9 @@ def evaluate_images(
     progress: bool = True,
 ) -> dict[str, EvalResult]:
     """Evaluate a training set ``images [N, ch, H, W]`` / ``labels [N]`` on every ``cfg.models`` architecture."""
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError(f"the training set holds {int((~torch.isfinite(images)).sum())} NaN or inf values: "
+                         "it cannot be evaluated (was its distillation diverging?)")
     device = resolve_device(cfg.device)
     test = test.to(device)
     images, labels = images.to(device).float(), labels.to(device)

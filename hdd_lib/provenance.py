@@ -1,4 +1,9 @@
-"""Where a result came from: code version, software, hardware, data copy and time."""
+"""Where a result came from: code version, software, hardware, data copy and time.
+
+Two kinds: what a result *depends on* and is identical for identical runs (:func:`versions`,
+:func:`code_digest`, :func:`data_digest`), stored with it; and what varies between identical runs
+(:func:`collect`: time, machine, commit, timings), kept beside it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["git_commit", "environment", "tensor_digest", "data_digest", "collect"]
+__all__ = ["git_commit", "environment", "versions", "code_digest", "tensor_digest", "data_digest", "collect"]
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -27,6 +32,24 @@ def git_commit(repo: Path = _REPO) -> str:
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries whose numerics a result depends on."""
+    out = {"torch": str(torch.__version__).split("+")[0]}
+    for key, dist in (("geoopt", "geoopt"), ("pot", "POT")):
+        try:
+            out[key] = _metadata.version(dist)
+        except _metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def code_digest(*entries: str) -> str:
+    """Digest of the library code ``entries`` run (see :func:`hdd_lib.deps.code_digest`)."""
+    from .deps import code_digest as digest
+
+    return digest(*entries)
 
 
 def environment(device: torch.device | str | None = None) -> dict[str, Any]:

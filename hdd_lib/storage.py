@@ -1,8 +1,9 @@
-"""Atomic writes: a file is either the old version or the complete new one, never half written.
+"""Safe files: atomic writes, a lock per run folder, and an early check that a folder is writable.
 
-Each writer writes to a temporary file in the target's folder, flushes it to disk and renames it
-over the target (``os.replace`` is atomic on POSIX and Windows), so an interruption or a full disk
-cannot leave a truncated result, checkpoint or synthetic set behind.
+Each writer writes to a temporary file in the target's folder, flushes it to disk, renames it over
+the target (``os.replace`` is atomic on POSIX and Windows) and flushes the folder, so an
+interruption or a full disk cannot leave a truncated result, checkpoint or synthetic set behind;
+temporary files left by a killed writer are removed by the next write of the same target.
 """
 
 from __future__ import annotations
@@ -10,18 +11,23 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-__all__ = ["atomic_write", "save_json", "load_json", "save_torch", "load_torch", "CorruptFileError"]
+__all__ = ["atomic_write", "save_json", "load_json", "save_torch", "load_torch", "CorruptFileError", "RunLock",
+           "RunLockedError", "writable_dir"]
 
 
 #: Permissions of a new file (mkstemp creates 0600); an existing target keeps its own.
 NEW_FILE_MODE = 0o644
+#: A temporary file untouched for this long was left by a killed writer.
+STALE_TMP_SECONDS = 60.0
 
 
 class CorruptFileError(ValueError):
@@ -32,6 +38,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed writer
+        try:
+            if time.time() - old.stat().st_mtime > STALE_TMP_SECONDS:
+                old.unlink()
+        except OSError:
+            pass
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else NEW_FILE_MODE)
@@ -44,7 +56,79 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def writable_dir(path: str | os.PathLike, *, what: str = "output folder") -> Path:
+    """Create ``path`` and check that a file can be written in it, before any work starts.
+
+    Raises ``ValueError`` naming the path when it is a file or cannot be created or written.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path} is a file, not a folder; choose another path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test.", suffix=".tmp"):
+            pass
+    except OSError as e:
+        raise ValueError(f"{what} {path} cannot be written ({e.strerror or e}); choose another path") from None
+    return path
+
+
+class RunLockedError(ValueError):
+    """Another live process is running in the same folder."""
+
+
+class RunLock:
+    """Exclusive lock on a run folder (``<folder>/.lock``), held for the duration of a ``with`` block.
+
+    An OS file lock (``fcntl.flock``): released by the kernel when the holder exits, however it
+    ends, so a lock left by a killed run is recovered silently. A second live run on the folder
+    raises :class:`RunLockedError` naming the holder. A no-op where ``fcntl`` is unavailable.
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.path = writable_dir(folder, what="run folder") / ".lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover (Windows)
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, NEW_FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunLockedError(f"{self.path.parent} is in use by {holder}; wait for it to finish or use "
+                                 "another output folder") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
 
 
 def _jsonable(obj: Any) -> Any:

@@ -5,8 +5,8 @@ File format (``torch.save`` of plain tensors and containers, loadable with ``wei
     {"format": "hdd_lib.synset/1", "images": [C, ipc, ch, H, W] float32 (normalised),
      "factor": 1 | 2 (IDM mosaics), "labels": [N] of the expanded set, "meta": {...}}
 
-``meta`` holds the dataset spec, the full config, provenance (git commit, device, versions, data
-digest) and timings, so a file is self-describing.
+``meta`` holds the dataset spec, the full config, the data and code digests and the loss history,
+so a file is self-describing and identical for identical runs (volatile provenance is kept apart).
 """
 
 from __future__ import annotations
@@ -18,12 +18,41 @@ from typing import Any
 
 import torch
 
-from . import idm
+import torch.nn.functional as F
+
 from .storage import CorruptFileError, load_torch, save_torch
 
-__all__ = ["SyntheticSet", "FORMAT"]
+__all__ = ["SyntheticSet", "FORMAT", "decode", "encode"]
 
 FORMAT = "hdd_lib.synset/1"
+
+
+def decode(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Expand mosaics ``[..., ch, H, W]`` into ``[..., factor**2, ch, H, W]`` (IDM's partition &
+    expansion: tiles row-major, each upsampled to ``H x W``, bilinear); ``factor=1`` adds the axis."""
+    if factor == 1:
+        return images.unsqueeze(-4)
+    *lead, ch, h, w = images.shape
+    if h % factor or w % factor:
+        raise ValueError(f"image size {h}x{w} is not divisible by factor={factor}")
+    th, tw = h // factor, w // factor
+    tiles = images.reshape(-1, ch, factor, th, factor, tw).permute(0, 2, 4, 1, 3, 5).reshape(-1, ch, th, tw)
+    up = F.interpolate(tiles, size=(h, w), mode="bilinear", align_corners=False)
+    return up.reshape(*lead, factor * factor, ch, h, w)
+
+
+def encode(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Mosaics ``[..., ch, H, W]`` of ``[..., factor**2, ch, H, W]`` images (downscaled, bilinear):
+    the inverse of :func:`decode` up to the resampling."""
+    if factor == 1:
+        return images.squeeze(-4)
+    *lead, n, ch, h, w = images.shape
+    if n != factor * factor:
+        raise ValueError(f"encode needs factor**2={factor * factor} images per mosaic, got {n}")
+    th, tw = h // factor, w // factor
+    small = F.interpolate(images.reshape(-1, ch, h, w), size=(th, tw), mode="bilinear", align_corners=False)
+    small = small.reshape(-1, factor, factor, ch, th, tw).permute(0, 3, 1, 4, 2, 5)
+    return small.reshape(*lead, ch, h, w)
 
 
 @dataclass
@@ -34,12 +63,14 @@ class SyntheticSet:
     ----------
     images : stored images, normalised with the dataset's mean/std
     factor : IDM partition factor (1: plain images)
-    meta : dataset spec, config, provenance, timings
+    meta : dataset spec, config, data digest, code digest, loss history (saved; identical for identical runs)
+    provenance : time, machine, commit, timings of the run that made it (not saved with the images)
     """
 
     images: torch.Tensor
     factor: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict, compare=False)  # not saved: time, machine, commit
 
     def __post_init__(self) -> None:
         if self.images.dim() != 5:
@@ -58,7 +89,7 @@ class SyntheticSet:
 
     def per_class(self) -> torch.Tensor:
         """Training images grouped by class, ``[C, ipc * factor**2, ch, H, W]``."""
-        x = idm.decode(self.images, self.factor)  # [C, ipc, f*f, ch, H, W]
+        x = decode(self.images, self.factor)  # [C, ipc, f*f, ch, H, W]
         return x.flatten(1, 2)
 
     def expanded(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,6 +106,21 @@ class SyntheticSet:
         meta = dict(self.meta, subset_of=self.meta.get("run_id"), kept_per_class=int(keep.shape[1]))
         return SyntheticSet(chosen.detach().clone(), factor=1, meta=meta)
 
+    def preview(self, *, columns: int | None = None):
+        """The stored images as one PIL image, a row per class, normalisation undone with the
+        dataset's ``mean``/``std`` from ``meta`` (for notebooks; IDM mosaics shown as stored)."""
+        from PIL import Image
+        from torchvision.utils import make_grid
+
+        spec = self.meta.get("dataset", {})
+        mean = torch.tensor(spec.get("mean", [0.0])).view(-1, 1, 1)
+        std = torch.tensor(spec.get("std", [1.0])).view(-1, 1, 1)
+        x = (self.images.detach().cpu().float() * std + mean).clamp(0, 1).flatten(0, 1)
+        grid = make_grid(x, nrow=columns or self.ipc, padding=1, pad_value=1.0)
+        scale = max(1, 128 // self.images.shape[-1])
+        img = Image.fromarray((grid.permute(1, 2, 0).squeeze(-1) * 255).round().byte().numpy())
+        return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically (see the module docstring for the format)."""
         _, labels = self.expanded()
@@ -87,4 +133,6 @@ class SyntheticSet:
         obj = load_torch(path)
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise CorruptFileError(f"{path} is not a synthetic set written by hdd_lib (expected format {FORMAT!r})")
+        if not isinstance(obj.get("images"), torch.Tensor) or "factor" not in obj:
+            raise CorruptFileError(f"{path} is damaged: it has no images or no factor; re-run the distillation")
         return cls(obj["images"].to(device), factor=int(obj["factor"]), meta=obj.get("meta", {}))

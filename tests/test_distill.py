@@ -1,4 +1,4 @@
-"""The distillation loop: smoke runs of every method, class batching, resume, NaN handling."""
+"""The distillation loop: smoke runs of every method, class batching, resume, NaN handling, signals, locks."""
 
 from __future__ import annotations
 
@@ -9,17 +9,24 @@ import pytest
 import torch
 
 from hdd_lib import distill
-from hdd_lib.config import METHODS, DistillConfig, from_dict
+from hdd_lib.config import DistillConfig, from_dict
 from hdd_lib.models import get_model
-from hdd_lib.storage import load_torch
+from hdd_lib.storage import RunLock, RunLockedError, load_torch, save_torch
+
+#: The methods of the profiles: (strategy, loss).
+METHODS = {"dm": ("dm", "dm"), "dm_hdd": ("dm", "hdd"), "idm": ("idm", "dm"), "idm_hdd": ("idm", "hdd"),
+           "geodm": ("dm", "geodm"), "idm_geodm": ("idm", "geodm")}
+IDM = {"net_begin": 2, "net_generate_interval": 2, "fetch_net_num": 1, "model_train_steps": 2, "train_batch": 16,
+       "acc_reset_interval": 4}
 
 
-def small_cfg(method="dm_hdd", **overrides) -> DistillConfig:
+def small_cfg(method="dm_hdd", geodm=None, **overrides) -> DistillConfig:
+    strategy, loss = METHODS[method]
     base = {
         "method": method, "ipc": 2, "iterations": 6, "batch_real": 8, "lr_img": 0.1, "seed": 3,
         "model": {"width": 16}, "checkpoint_every": 100, "log_every": 2,
-        "idm": {"net_begin": 2, "net_generate_interval": 2, "fetch_net_num": 1, "model_train_steps": 2,
-                "train_batch": 16, "acc_reset_interval": 4},
+        "strategy": {"name": strategy, **(IDM if strategy == "idm" else {})},
+        "loss": {"name": loss, **(geodm or {})},
     }
     base.update(overrides)
     return from_dict(DistillConfig, base)
@@ -38,7 +45,8 @@ def test_smoke_run_every_method(method, tiny_imageset):
     hist = syn.meta["history"]
     assert [h["iteration"] for h in hist] == list(range(6))
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in hist)
-    assert syn.meta["config"]["method"] == method and "git_commit" in syn.meta["provenance"]
+    assert syn.meta["config"]["method"] == method and "git_commit" in syn.provenance
+    assert {"config", "data", "code", "versions"} <= set(syn.meta) and "time_utc" not in str(syn.meta)
     # the images moved away from their real initialisation
     init = distill.run(small_cfg(method, iterations=1, lr_img=1e-12), train, progress=False)
     assert not torch.allclose(init.images, syn.images)
@@ -84,14 +92,65 @@ def test_resume_continues_a_finished_run_to_more_iterations(tiny_imageset, tmp_p
 def test_resume_with_other_settings_is_refused(tiny_imageset, tmp_path):
     train, _ = tiny_imageset
     distill.run(small_cfg(iterations=2), train, out_dir=tmp_path, progress=False)
-    with pytest.raises(ValueError, match=r"cannot resume.*lr_img \(checkpoint 0.1, now 0.5\)"):
+    with pytest.raises(distill.ResumeMismatch, match=r"cannot resume.*lr_img \(checkpoint 0.1, now 0.5\)"):
         distill.run(small_cfg(iterations=4, lr_img=0.5), train, out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_resume_on_other_data_is_refused(tiny_imageset, tmp_path):
+    train, _ = tiny_imageset
+    distill.run(small_cfg(iterations=2), train, out_dir=tmp_path, progress=False)
+    other = type(train)(train.images.flip(0), train.labels.flip(0), train.spec)
+    with pytest.raises(distill.ResumeMismatch, match=r"cannot resume.*data \(checkpoint .*digest"):
+        distill.run(small_cfg(iterations=4), other, out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_resume_with_other_code_is_refused(tiny_imageset, tmp_path):
+    train, _ = tiny_imageset
+    distill.run(small_cfg(iterations=2), train, out_dir=tmp_path, progress=False)
+    path = tmp_path / distill.CHECKPOINT_NAME
+    state = load_torch(path)
+    state["fingerprint"]["code"] = "0123456789abcdef"  # as if written by another version of hdd_lib
+    save_torch(path, state)
+    with pytest.raises(distill.ResumeMismatch, match=r"code \(checkpoint 0123456789abcdef, now [0-9a-f]{16}: hdd_lib changed\)"):
+        distill.run(small_cfg(iterations=4), train, out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_non_finite_images_are_never_returned_or_checkpointed(tiny_imageset, tmp_path):
+    train, _ = tiny_imageset
+    cfg = small_cfg("dm_hdd", iterations=1, lr_img=1e38, checkpoint_every=1, log_every=1, geodm={"lam": 1e6})
+    with pytest.raises(distill.NonFiniteError, match=r"synthetic images became NaN or inf by iteration 1.*no checkpoint"):
+        distill.run(cfg, train, out_dir=tmp_path, progress=False)
+    assert not (tmp_path / distill.CHECKPOINT_NAME).exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_checkpoint_like_ctrl_c(signum, tiny_imageset, tmp_path):
+    train, _ = tiny_imageset
+    cfg = small_cfg(iterations=8, checkpoint_every=100)
+
+    def stop_at_3(iteration, syn):
+        if iteration == 3:
+            os.kill(os.getpid(), signum)
+        return {}
+
+    with pytest.raises(KeyboardInterrupt):
+        distill.run(cfg, train, out_dir=tmp_path, progress=False, on_eval=stop_at_3, eval_every=3)
+    assert load_torch(tmp_path / distill.CHECKPOINT_NAME)["iteration"] == 3
+    assert signal.getsignal(signum) is not None  # the previous handler is restored
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tiny_imageset, tmp_path):
+    train, _ = tiny_imageset
+    with RunLock(tmp_path):
+        with pytest.raises(RunLockedError, match=rf"{tmp_path} is in use by pid {os.getpid()}"):
+            distill.run(small_cfg(iterations=1), train, out_dir=tmp_path, progress=False)
+    distill.run(small_cfg(iterations=1), train, out_dir=tmp_path, progress=False)  # released
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_imageset, tmp_path):
     train, _ = tiny_imageset
     cfg = small_cfg("dm", iterations=40, lr_img=1e30, checkpoint_every=1, log_every=1)
-    with pytest.raises(distill.NonFiniteLossError, match=r"became (nan|inf) at iteration \d+.*last good checkpoint"):
+    with pytest.raises(distill.NonFiniteError, match=r"became (nan|inf|NaN or inf).*iteration \d+.*last good checkpoint"):
         distill.run(cfg, train, out_dir=tmp_path, progress=False)
     state = load_torch(tmp_path / distill.CHECKPOINT_NAME)
     assert torch.isfinite(state["syn"]).all()
@@ -116,8 +175,11 @@ def test_noise_init_and_eval_callback(tiny_imageset):
 
 @pytest.mark.parametrize(
     "overrides, match",
-    [({"method": "kd"}, "unknown method 'kd'"), ({"ipc": 0}, "ipc=0"), ({"lr_img": -1.0}, "lr_img=-1.0"),
-     ({"init": "zeros"}, "init must be one of"), ({"colour": 1}, r"unknown key\(s\) colour")],
+    [({"loss": {"name": "kd"}}, "unknown loss 'kd'"), ({"strategy": "mtt"}, "unknown strategy 'mtt'"),
+     ({"ipc": 0}, "ipc=0"), ({"lr_img": -1.0}, "lr_img=-1.0"), ({"lr_img": float("nan")}, "lr_img must be a finite"),
+     ({"init": "zeros"}, "init must be one of"), ({"colour": 1}, r"unknown key\(s\) colour"),
+     ({"loss": {"name": "hdd", "k": 1e-300}}, r"loss.k must be >= 1e-06"),
+     ({"strategy": {"name": "idm", "factor": 0}}, r"strategy.factor must be >= 1")],
 )
 def test_bad_config_raises(overrides, match):
     with pytest.raises(ValueError, match=match):

@@ -108,7 +108,7 @@ def test_unknown_scorer():
 
 def test_prune_sweep_trains_each_kept_set_once_in_index_order():
     from hdd_lib.evaluate import EvalResult
-    from hdd_lib.experiments import prune_sweep
+    from hdd_lib.stages import prune_sweep
     from hdd_lib.synset import SyntheticSet
 
     ids = torch.arange(3 * 4, dtype=torch.float32).view(3, 4, 1, 1, 1)  # image j of class c holds 4c + j

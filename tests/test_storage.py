@@ -49,3 +49,49 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     os.chmod(tmp_path / "p.json", 0o640)
     storage.save_json(tmp_path / "p.json", {"again": 1})
     assert stat.S_IMODE(os.stat(tmp_path / "p.json").st_mode) == 0o640
+
+
+def test_stale_temporary_files_are_removed_by_the_next_write(tmp_path):
+    import os
+    import time
+
+    storage.save_json(tmp_path / "r.json", {"a": 1})
+    stale = tmp_path / ".r.json.abc123.tmp"  # left by a writer killed mid-write
+    stale.write_bytes(b"half")
+    old = time.time() - 2 * storage.STALE_TMP_SECONDS
+    os.utime(stale, (old, old))
+    fresh = tmp_path / ".r.json.def456.tmp"  # a live writer's: recent, kept
+    fresh.write_bytes(b"in progress")
+    other = tmp_path / ".q.json.xyz.tmp"  # another target's: kept
+    other.write_bytes(b"x")
+    os.utime(other, (old, old))
+    storage.save_json(tmp_path / "r.json", {"a": 2})
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert storage.load_json(tmp_path / "r.json") == {"a": 2}
+
+
+def test_writable_dir_checks_before_any_work(tmp_path):
+    assert storage.writable_dir(tmp_path / "new" / "dir").is_dir()
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match=r"output folder .*f is a file, not a folder"):
+        storage.writable_dir(tmp_path / "f")
+    with pytest.raises(ValueError, match=r"cannot be written"):
+        storage.writable_dir(tmp_path / "f" / "below")
+
+
+def test_run_lock_excludes_a_second_holder_and_recovers_from_a_dead_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    with storage.RunLock(tmp_path):
+        with pytest.raises(storage.RunLockedError, match=rf"in use by pid {os.getpid()} on "):
+            with storage.RunLock(tmp_path):
+                pass
+    # a process that took the lock and was killed: its lock file stays, the OS lock does not
+    code = (f"import os, sys; sys.path.insert(0, {str(storage.Path(storage.__file__).parents[1])!r}); "
+            f"from hdd_lib.storage import RunLock; RunLock({str(tmp_path)!r}).__enter__(); os._exit(9)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 9
+    assert (tmp_path / ".lock").read_text().startswith("pid ")
+    with storage.RunLock(tmp_path):  # recovered
+        assert (tmp_path / ".lock").read_text() == f"pid {os.getpid()} on {__import__('socket').gethostname()}"

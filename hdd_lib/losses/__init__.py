@@ -1,18 +1,8 @@
-"""Matching losses behind one interface: ``get_loss(name, **settings)(real [C,N,D], syn [C,M,D])``."""
+"""Matching losses behind one interface: ``get_loss(name, **settings)(real [C,N,D], syn [C,M,D])``.
 
-from .base import MatchingLoss, available_losses, check_features, get_loss, register_loss
-from .dm import DMLoss
-from .geodm import GeoDMConfig, GeoDMLoss
-from .hdd import HDDLoss
+Every module of this package is found by the ``LOSSES`` registry: a new loss is one new file.
+"""
 
-__all__ = [
-    "MatchingLoss",
-    "available_losses",
-    "check_features",
-    "get_loss",
-    "register_loss",
-    "DMLoss",
-    "HDDLoss",
-    "GeoDMConfig",
-    "GeoDMLoss",
-]
+from .base import LOSSES, MatchingLoss, SumLoss, available_losses, build_loss, check_features, get_loss
+
+__all__ = ["LOSSES", "MatchingLoss", "SumLoss", "available_losses", "build_loss", "check_features", "get_loss"]

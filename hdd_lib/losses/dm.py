@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import torch
 
-from .base import MatchingLoss, register_loss
+from .base import LOSSES, MatchingLoss
 
 __all__ = ["DMLoss"]
 
 
-@register_loss("dm")
+@LOSSES.register("dm", label="DM")
 class DMLoss(MatchingLoss):
     """Euclidean DM loss; ``per_class`` returns :math:`\\|\\mu^{real}_c - \\mu^{syn}_c\\|^2`, shape ``[C]``."""
 

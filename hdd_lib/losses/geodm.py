@@ -32,7 +32,7 @@ synthetic samples :math:`y_c`, and :math:`d_f` its pointwise distance. Choices m
    (probabilities; equal by default). With ``learn="fixed"`` the given probabilities are used as
    they are (exact zeros allowed, e.g. ``weights=(1, 0, 0)`` for reductions), not via the softmax.
 4. **learn** (``"joint"``, ``"adversarial"``, ``"fixed"``) is only stored: the distillation loop
-   optimises :meth:`GeoDMLoss.geometry_parameters` with its own optimiser, descending (joint) or
+   optimises :meth:`GeoDMLoss.learned_parameters` with its own optimiser, descending (joint) or
    ascending (adversarial) the loss; with ``"fixed"`` they do not require gradients. Note that
    minimising over the weights alone moves all mass to the smallest normalised factor.
 5. **Normalisation** (``normalize=True``): the first call records each factor's detached mean (over
@@ -78,15 +78,15 @@ OT/regulariser, the loss equals that factor's own loss on its slice: E is ``get_
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
 from .. import geometry, sphere
-from .base import MatchingLoss, check_features, register_loss
+from ..config import Count, NonNegative, Positive, Settings
+from .base import LOSSES, MatchingLoss, check_features
 from .dm import DMLoss
 from .ot import sinkhorn_divergence
 
@@ -95,8 +95,6 @@ __all__ = ["FACTORS", "MIN_SCALE", "MIN_REG_NORM", "GeoDMConfig", "GeoDMLoss", "
 #: The factor letters: Euclidean, hyperbolic (Lorentz), spherical.
 FACTORS = "EHS"
 _CURVED = "HS"
-_LEARN = ("joint", "adversarial", "fixed")
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 #: Normalisation scales are recorded only above this value (a factor at 0 is not divided by ~0).
 MIN_SCALE = 1e-12
@@ -105,17 +103,8 @@ MIN_REG_NORM = 1e-12
 #: Tolerance on ``sum(weights) == 1``.
 _WEIGHT_SUM_TOL = 1e-6
 
-Learn = Literal["joint", "adversarial", "fixed"]
 #: What :meth:`GeoDMLoss.embed` returns: the factor points and the raw slices, keyed by factor letter.
 Embedded = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]
-
-
-def _finite(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def split_dims(d: int, n: int) -> tuple[int, ...]:
@@ -125,7 +114,7 @@ def split_dims(d: int, n: int) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
-class GeoDMConfig:
+class GeoDMConfig(Settings):
     """Settings of :class:`GeoDMLoss` (see the module docstring for the math).
 
     Attributes
@@ -148,93 +137,48 @@ class GeoDMConfig:
     """
 
     factors: str = "EHS"
-    dims: tuple[int, ...] | None = None
-    weights: tuple[float, ...] | None = None
-    k_H: float = 1.0
-    k_S: float = 1.0
-    k_min: float = 0.1
-    k_max: float = 10.0
-    learn: Learn = "joint"
+    dims: tuple[Count, ...] | None = None
+    weights: tuple[NonNegative, ...] | None = None
+    k_H: Positive = 1.0
+    k_S: Positive = 1.0
+    k_min: Positive = 0.1
+    k_max: Positive = 10.0
+    learn: Literal["joint", "adversarial", "fixed"] = "joint"
     normalize: bool = True
-    lam: float = 1.0
-    lambda_ot: float = 1.0
-    epsilon: float = 0.05
+    lam: NonNegative = 1.0
+    lambda_ot: NonNegative = 1.0
+    epsilon: Positive = 0.05
     debias: bool = True
-    ot_max_iter: int = 100
-    ot_tol: float = 1e-6
-    lambda_reg: float = 0.0
+    ot_max_iter: Count = 100
+    ot_tol: Positive = 1e-6
+    lambda_reg: NonNegative = 0.0
     how: geometry.Mapping = "expmap0"
-    clamp: float | None = geometry.EXP_MAX_RADIUS
-    dtype: str = "float64"
+    clamp: Positive | None = geometry.EXP_MAX_RADIUS
+    dtype: Literal["float64", "float32"] = "float64"
 
-    def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        f = self.factors
-        if not (isinstance(f, str) and f and set(f) <= set(FACTORS) and len(set(f)) == len(f)):
-            raise ValueError(
-                f"factors must be a non-empty string of distinct letters from 'EHS', got factors={f!r}"
-            )
-        n = len(f)
-        if self.dims is not None:
-            dims = tuple(self.dims)
-            if len(dims) != n or not all(_is_int(d) and d > 0 for d in dims):
-                raise ValueError(
-                    f"dims must be {n} positive integers (one per factor of {f!r}), got dims={self.dims!r}"
-                )
-            set_("dims", dims)
-        if not (_finite(self.k_min) and _finite(self.k_max) and 0 < self.k_min < self.k_max):
-            raise ValueError(
-                "k_min and k_max must be finite with 0 < k_min < k_max, "
-                f"got k_min={self.k_min!r}, k_max={self.k_max!r}"
-            )
+    def check(self) -> None:
+        f, n = self.factors, len(self.factors)
+        if not (f and set(f) <= set(FACTORS) and len(set(f)) == n):
+            raise ValueError(f"factors must be a non-empty string of distinct letters from 'EHS', got factors={f!r}")
+        if self.dims is not None and len(self.dims) != n:
+            raise ValueError(f"dims must be {n} positive integers (one per factor of {f!r}), got dims={self.dims!r}")
+        if not self.k_min < self.k_max:
+            raise ValueError(f"k_min must be < k_max, got k_min={self.k_min!r}, k_max={self.k_max!r}")
         for name in ("k_H", "k_S"):
-            k = getattr(self, name)
-            if not (_finite(k) and self.k_min < k < self.k_max):
-                raise ValueError(
-                    f"{name} must lie strictly inside (k_min, k_max) = ({self.k_min}, {self.k_max}), "
-                    f"got {name}={k!r}"
-                )
-        if self.learn not in _LEARN:
-            raise ValueError(f"learn must be one of {_LEARN}, got learn={self.learn!r}")
+            if not self.k_min < getattr(self, name) < self.k_max:
+                raise ValueError(f"{name} must lie strictly inside (k_min, k_max) = ({self.k_min}, {self.k_max}), "
+                                 f"got {name}={getattr(self, name)!r}")
         if self.weights is not None:
-            w = tuple(self.weights)
-            fixed = self.learn == "fixed"
-            if len(w) != n or not all(_finite(x) and (x >= 0 if fixed else x > 0) for x in w):
-                rule = ">= 0" if fixed else '> 0 (exact zeros need learn="fixed")'
-                raise ValueError(
-                    f"weights must be {n} finite numbers {rule}, one per factor of {f!r}, "
-                    f"got weights={self.weights!r}"
-                )
+            w = self.weights
+            if len(w) != n or (self.learn != "fixed" and min(w) <= 0):
+                rule = ">= 0" if self.learn == "fixed" else '> 0 (exact zeros need learn="fixed")'
+                raise ValueError(f"weights must be {n} finite numbers {rule}, one per factor of {f!r}, got weights={w!r}")
             if abs(sum(w) - 1.0) > _WEIGHT_SUM_TOL:
-                raise ValueError(f"weights must sum to 1, got weights={self.weights!r} (sum {sum(w)})")
-            set_("weights", tuple(float(x) for x in w))
-        for name in ("lam", "lambda_ot", "lambda_reg"):
-            v = getattr(self, name)
-            if not (_finite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {name}={v!r}")
-        if not (_finite(self.epsilon) and self.epsilon > 0):
-            raise ValueError(f"epsilon must be a finite number > 0, got epsilon={self.epsilon!r}")
-        if not (_is_int(self.ot_max_iter) and self.ot_max_iter >= 1):
-            raise ValueError(f"ot_max_iter must be an integer >= 1, got ot_max_iter={self.ot_max_iter!r}")
-        if not (_finite(self.ot_tol) and self.ot_tol > 0):
-            raise ValueError(f"ot_tol must be a finite number > 0, got ot_tol={self.ot_tol!r}")
-        for name in ("normalize", "debias"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be a bool, got {name}={getattr(self, name)!r}")
-        if self.how not in ("expmap0", "lift"):
-            raise ValueError(f"how must be 'expmap0' or 'lift', got how={self.how!r}")
-        if self.clamp is not None and not (_finite(self.clamp) and self.clamp > 0):
-            raise ValueError(f"clamp must be a finite number > 0 or None, got clamp={self.clamp!r}")
-        dtype = self.dtype
-        if isinstance(dtype, torch.dtype):
-            dtype = {v: k for k, v in _DTYPES.items()}.get(dtype, str(dtype))
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {tuple(_DTYPES)}, got dtype={self.dtype!r}")
-        set_("dtype", dtype)
+                raise ValueError(f"weights must sum to 1, got weights={w!r} (sum {sum(w)})")
 
     @property
     def torch_dtype(self) -> torch.dtype:
-        return _DTYPES[self.dtype]
+        return getattr(torch, self.dtype)
 
     def split(self, d: int) -> tuple[int, ...]:
         """Slice sizes for feature size ``d``; ``ValueError`` if ``dims`` do not sum to it."""
@@ -244,16 +188,11 @@ class GeoDMConfig:
                 raise ValueError(f"feature size D={d} is too small for the factors {self.factors!r}")
             return dims
         if sum(self.dims) != d:
-            raise ValueError(
-                f"dims must sum to the feature size D={d}, got dims={self.dims} (sum {sum(self.dims)})"
-            )
+            raise ValueError(f"dims must sum to the feature size D={d}, got dims={self.dims} (sum {sum(self.dims)})")
         return self.dims
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
-
-@register_loss("geodm")
+@LOSSES.register("geodm", label="GeoDM")
 class GeoDMLoss(MatchingLoss):
     """GeoDM loss; ``per_class`` returns the product-space discrepancy of each class, shape ``[C]``.
 
@@ -273,18 +212,11 @@ class GeoDMLoss(MatchingLoss):
     scales, ot_scales : buffers ``[F]``, normalisation scales (0 until recorded)
     """
 
-    def __init__(self, config: GeoDMConfig | None = None, **settings) -> None:
-        super().__init__()
-        config = config if config is not None else GeoDMConfig()
-        if not isinstance(config, GeoDMConfig):
-            raise ValueError(f"config must be a GeoDMConfig, got {type(config).__name__}")
-        if settings:
-            known = {f.name for f in fields(GeoDMConfig)}
-            unknown = sorted(set(settings) - known)
-            if unknown:
-                raise ValueError(f"unknown GeoDM setting(s) {unknown}; known: {', '.join(sorted(known))}")
-            config = replace(config, **settings)
-        self.config = config
+    Settings = GeoDMConfig
+
+    def __init__(self, config: GeoDMConfig | None = None, /, **settings) -> None:
+        super().__init__(config, **settings)
+        self.config = config = self.settings
         f64 = torch.float64
         n = len(config.factors)
         probs = torch.tensor(config.weights if config.weights is not None else [1.0 / n] * n, dtype=f64)
@@ -318,6 +250,15 @@ class GeoDMLoss(MatchingLoss):
         if self.config.learn == "fixed":
             return self.fixed_weights
         return torch.softmax(self.weight_logits, dim=0)
+
+    @property
+    def ascent(self) -> bool:
+        """Adversarial geometry: the loop ascends the loss in the curvatures and weights."""
+        return self.config.learn == "adversarial"
+
+    def learned_parameters(self) -> list[nn.Parameter]:
+        """The curvature and weight logits, optimised by the loop (none with ``learn="fixed"``)."""
+        return [p for p in self.geometry_parameters() if p.requires_grad]
 
     def geometry_parameters(self) -> list[nn.Parameter]:
         """The curvature logits and weight logits, for the loop's separate optimiser."""
@@ -468,5 +409,4 @@ class GeoDMLoss(MatchingLoss):
         """:meth:`state_tensors` as Python floats."""
         return {name: float(v) for name, v in self.state_tensors().items()}
 
-    def extra_repr(self) -> str:
-        return ", ".join(f"{f.name}={getattr(self.config, f.name)!r}" for f in fields(self.config))
+    log_values = state_tensors

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hdd_lib import geometry, sphere
-from hdd_lib.losses import GeoDMConfig, GeoDMLoss, available_losses, get_loss
+from hdd_lib.losses import available_losses, get_loss
+from hdd_lib.losses.geodm import GeoDMConfig, GeoDMLoss
 from hdd_lib.losses.geodm import split_dims
 
 with warnings.catch_warnings():

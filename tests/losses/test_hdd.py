@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hdd_lib import get_loss
-from hdd_lib.losses import HDDLoss
+from hdd_lib.losses.hdd import HDDLoss
 
 
 def reference_hdd(real, syn, *, k=1.0, lam=20.0, how="expmap0", clamp=10.0):

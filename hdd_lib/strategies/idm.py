@@ -1,12 +1,12 @@
-r"""IDM's machinery (Zhao et al., "Improved Distribution Matching", CVPR 2023), batched over classes.
+r"""IDM (Zhao et al., "Improved Distribution Matching", CVPR 2023), batched over classes.
 
-- **Partition & expansion.** A stored image of side :math:`H` holds an :math:`f \times f` mosaic of
-  images of side :math:`H/f`; :func:`decode` cuts it and upsamples each tile back to :math:`H`
-  (bilinear), so ``ipc`` stored images give :math:`f^2 \cdot` ipc training images.
+- **Partition & expansion.** Each stored image holds a ``factor x factor`` mosaic of downscaled
+  images (:func:`hdd_lib.synset.decode` expands it), initialised from real images of the class.
 - **Model queue.** Networks trained a little on real data, pushed every
   ``net_generate_interval`` iterations (FIFO, at most ``net_num``); ``fetch_net_num`` of them take
   ``model_train_steps`` SGD steps per iteration; one, in eval mode, embeds for matching. Each keeps
-  its running training accuracy (percent), which weights the class-aware CE regulariser.
+  its running training accuracy (percent), which weights the class-aware CE regulariser
+  :math:`w_{ce} \cdot acc_{net}(\%) \cdot \sum_c CE(net(syn_c), c)`, reset every ``acc_reset_interval``.
 - **One update per class.** The reference steps SGD (momentum :math:`\mu`) once per class, in class
   order, each step on that class's loss alone. Since a class's loss depends on its own images only,
   the C sequential steps have a closed form, applied by :class:`ClassSequentialSGD` after one batched
@@ -22,57 +22,107 @@ r"""IDM's machinery (Zhao et al., "Improved Distribution Matching", CVPR 2023), 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import IDMConfig
+from ..config import Count, Fraction, NonNegative, Positive, Settings
+from ..synset import decode
+from .base import STRATEGIES, Strategy
 
-__all__ = ["decode", "encode", "ClassSequentialSGD", "QueueMember", "ModelQueue"]
-
-
-# ------------------------------------------------------------------------ partition & expansion
-
-
-def decode(images: torch.Tensor, factor: int) -> torch.Tensor:
-    """Expand mosaics ``[..., ch, H, W]`` into ``[..., factor**2, ch, H, W]`` (tiles upsampled, bilinear).
-
-    Tiles are ordered row-major (top-left, top-right, bottom-left, bottom-right for ``factor=2``).
-    ``factor=1`` returns ``images.unsqueeze(-4)``.
-    """
-    if factor == 1:
-        return images.unsqueeze(-4)
-    *lead, ch, h, w = images.shape
-    if h % factor or w % factor:
-        raise ValueError(f"image size {h}x{w} is not divisible by factor={factor}")
-    th, tw = h // factor, w // factor
-    tiles = images.reshape(-1, ch, factor, th, factor, tw).permute(0, 2, 4, 1, 3, 5)
-    tiles = tiles.reshape(-1, ch, th, tw)
-    up = F.interpolate(tiles, size=(h, w), mode="bilinear", align_corners=False)
-    return up.reshape(*lead, factor * factor, ch, h, w)
+__all__ = ["IDMConfig", "IDM", "ClassSequentialSGD", "QueueMember", "ModelQueue"]
 
 
-def encode(images: torch.Tensor, factor: int) -> torch.Tensor:
-    """Build mosaics ``[..., ch, H, W]`` from ``[..., factor**2, ch, H, W]`` images (downscaled, bilinear).
+@dataclass(frozen=True)
+class IDMConfig(Settings):
+    """IDM's settings; defaults are the paper's (SPEC)."""
 
-    The inverse of :func:`decode` up to the resampling; used to initialise IDM's synthetic set from
-    ``factor**2`` real images per stored image.
-    """
-    if factor == 1:
-        return images.squeeze(-4)
-    *lead, n, ch, h, w = images.shape
-    if n != factor * factor:
-        raise ValueError(f"encode needs factor**2={factor * factor} images per mosaic, got {n}")
-    small = F.interpolate(images.reshape(-1, ch, h, w), size=(h // factor, w // factor), mode="bilinear",
-                          align_corners=False)
-    th, tw = h // factor, w // factor
-    small = small.reshape(-1, factor, factor, ch, th, tw).permute(0, 3, 1, 4, 2, 5)
-    return small.reshape(*lead, ch, h, w)
+    net_begin: Count = 3  # random nets in the queue at the start
+    net_num: Count = 100  # queue capacity (FIFO)
+    net_generate_interval: Count = 30  # push a new random net every this many iterations
+    fetch_net_num: int = 2  # queue nets trained per iteration
+    model_train_steps: int = 10  # SGD steps per trained net per iteration
+    train_batch: Count = 256  # real images per training step
+    lr_net: Positive = 0.01
+    momentum_net: Fraction = 0.9
+    weight_decay_net: NonNegative = 5e-4
+    ce_weight: NonNegative = 0.5  # class-aware regulariser: ce_weight * acc_net(%) * CE(net(syn), y)
+    acc_reset_interval: Count = 100  # running-accuracy window: the official code resets it at each evaluation
+    factor: Count = 2  # partition: each stored image is a factor x factor mosaic
+    init: Literal["mosaic", "whole"] = "mosaic"  # start from mosaics of real images, or whole ones (IDM_tiny.py)
 
 
-# ------------------------------------------------------------------------ one update per class
+@STRATEGIES.register("idm", label="IDM")
+class IDM(Strategy):
+    """IDM: a queue of partially trained nets; the matching net adds the class-aware CE term."""
+
+    Settings = IDMConfig
+
+    @property
+    def factor(self) -> int:
+        return self.settings.factor
+
+    def initial_images(self, generator: torch.Generator) -> torch.Tensor:
+        if self.settings.init == "whole" and self.cfg.init == "real":
+            return self.train.sample(self.cfg.ipc, generator=generator).detach().clone()
+        return super().initial_images(generator)
+
+    def optimizer(self, syn: torch.Tensor) -> "ClassSequentialSGD":
+        self.opt = ClassSequentialSGD(syn, lr=self.cfg.lr_img, momentum=0.5)
+        return self.opt
+
+    def start(self, generator: torch.Generator) -> None:
+        self.queue = ModelQueue(self.make_model, self.settings, self.device)
+        for _ in range(self.settings.net_begin):
+            self.queue.push(generator)
+        self.member: QueueMember | None = None
+
+    def images(self, syn: torch.Tensor) -> torch.Tensor:
+        self.opt.prepare()
+        return decode(syn, self.factor).flatten(1, 2) if self.factor > 1 else syn
+
+    def network(self, iteration: int, generator: torch.Generator) -> nn.Module:
+        s = self.settings
+        if iteration > 0 and iteration % s.acc_reset_interval == 0:
+            self.queue.reset_accuracy()
+        if iteration % s.net_generate_interval == 0:
+            self.queue.push(generator)
+        self.member = self.queue.pick(generator)
+        return self.member.model.eval()
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The matching network's features (queue nets change every iteration: never compiled)."""
+        return self.member.model.embed(x)
+
+    def regulariser(self, net: nn.Module, f_syn: torch.Tensor) -> torch.Tensor:
+        c, m = f_syn.shape[:2]
+        logits = net.classifier(f_syn.flatten(0, 1)).float()
+        labels = torch.arange(c, device=logits.device).repeat_interleave(m)
+        ce = F.cross_entropy(logits, labels, reduction="none").view(c, m).mean(1).sum()
+        return self.settings.ce_weight * self.member.accuracy() * ce
+
+    def after_step(self, generator: torch.Generator) -> None:
+        images, labels = self.train.images, self.train.labels
+        n = images.shape[0]
+        perm, cursor = torch.randperm(n, generator=generator), 0
+
+        def sample_batch(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+            nonlocal perm, cursor
+            if cursor + size > n:
+                perm, cursor = torch.randperm(n, generator=generator), 0
+            idx = perm[cursor: cursor + size].to(images.device, non_blocking=True)
+            cursor += size
+            return images[idx], labels[idx]
+
+        self.queue.train(sample_batch, generator)
+
+    def state_dict(self) -> dict:
+        return {"queue": self.queue.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.queue.load_state_dict(state["queue"])
 
 
 class ClassSequentialSGD:

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hdd_lib import pipeline
-from hdd_lib.config import METHODS
+from hdd_lib import params as pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -82,13 +81,15 @@ def test_every_notebook_is_a_stage_and_every_stage_passes_known_parameters():
     used = {}
     for name, stage in DVC["stages"].items():
         cmd = " ".join(stage["cmd"].split()) if isinstance(stage["cmd"], str) else stage["cmd"]
-        m = re.search(r"papermill .*?(notebooks/\S+\.ipynb)", cmd)
-        assert m, f"stage {name} does not run a notebook through papermill"
+        m = re.search(r"python -m hdd_lib notebook (notebooks/\S+\.ipynb)", cmd)
+        assert m, f"stage {name} does not run a notebook through `python -m hdd_lib notebook`"
         nb = ROOT / m.group(1)
         assert nb.exists(), f"stage {name} names a missing notebook {nb}"
         assert m.group(1) in stage["deps"], f"stage {name} must depend on its notebook"
-        assert "hdd_lib/" in stage["deps"], f"stage {name} must depend on hdd_lib/"
+        assert any(d.startswith("hdd_lib/") for d in stage["deps"]), f"stage {name} must depend on the code it runs"
         assert stage.get("desc"), f"stage {name} needs a desc"
+        assert sorted(stage.get("params", [])) == sorted(pipeline.STAGES[name]), \
+            f"stage {name}: dvc.yaml params {stage.get('params')} != hdd_lib.params.STAGES {pipeline.STAGES[name]}"
         passed = set(re.findall(r"-p (\w+) ", cmd + " "))
         unknown = passed - set(notebook_parameters(nb))
         assert not unknown, f"stage {name} passes {unknown} that {nb.name} does not declare"
@@ -96,6 +97,7 @@ def test_every_notebook_is_a_stage_and_every_stage_passes_known_parameters():
         for section in stage.get("params", []):
             assert section in yaml.safe_load((ROOT / "params.yaml").read_text()), f"{name}: params section {section}"
     assert set(used) == {p.name for p in NOTEBOOKS}, "every non-scratch notebook must be a stage"
+    assert set(DVC["stages"]) == set(pipeline.STAGES), "hdd_lib.params.STAGES must list the stages of dvc.yaml"
     # the stage name is the notebook stem without its number (extra stages may reuse a notebook)
     for nb, stages in used.items():
         assert nb.split("_", 1)[1].removesuffix(".ipynb") in stages, (nb, stages)
@@ -144,10 +146,11 @@ def test_every_grid_cell_of_every_profile_builds_a_config(profile, tmp_path):
     for ds, ipc, variant, seed in itertools.product(a["dataset"], a["ipc"], a["variant"], a["seed"]):
         cfg = pipeline.load_config("distill", dataset=ds, ipc=ipc, method="geodm", seed=seed, variant=variant,
                                    root=tmp_path)
-        assert cfg.distill.geodm.factors == params["ablation"]["variants"][variant]["factors"]
+        assert cfg.distill.loss["factors"] == params["ablation"]["variants"][variant]["loss"]["factors"]
     run = params["report"]["figure_run"]
     assert (run["dataset"], run["ipc"], run["method"], run["seed"]) in main_cells
-    assert set(params["report"]["methods"]) <= set(METHODS)
+    assert set(params["report"]["methods"]) <= set(params["methods"])
+    pipeline.check_params(params)
 
 
 def make_root(tmp_path: Path, params: dict) -> Path:
@@ -162,17 +165,21 @@ def base_params() -> dict:
 
 def test_settings_rules_apply_in_order(tmp_path):
     params = base_params()
+    params["methods"]["idm_hdd"]["loss"]["lam"] = 20.0
     params["distill"]["settings"] = [
-        {"when": {"method": ["idm", "idm_hdd"]}, "set": {"lr_img": 0.2, "hdd": {"k": 2.4}}},
+        {"when": {"strategy": "idm", "loss": "hdd"}, "set": {"lr_img": 0.2, "loss": {"k": 3.0}, "idm": {"factor": 2}}},
         {"when": {"method": "idm_hdd", "ipc": 1}, "set": {"lr_img": 0.5}},
+        {"when": {"loss": "hdd", "dataset": "digits"}, "set": {"loss": {"clamp": 5.0}}},
     ]
     root = make_root(tmp_path, params)
     a = pipeline.load_config("distill", dataset="digits", ipc=1, method="idm_hdd", root=root)
     b = pipeline.load_config("distill", dataset="digits", ipc=10, method="idm_hdd", root=root)
     c = pipeline.load_config("distill", dataset="digits", ipc=1, method="dm_hdd", root=root)
-    assert (a.distill.lr_img, a.distill.hdd.k, a.distill.hdd.lam) == (0.5, 2.4, 20.0)
-    assert (b.distill.lr_img, b.distill.hdd.k) == (0.2, 2.4)
-    assert (c.distill.lr_img, c.distill.hdd.k) == (1.0, 1.0)
+    d = pipeline.load_config("distill", dataset="digits", ipc=1, method="idm", root=root)
+    assert (a.distill.lr_img, a.distill.loss["k"], a.distill.loss["lam"], a.distill.strategy["factor"]) == (0.5, 3.0, 20.0, 2)
+    assert (b.distill.lr_img, b.distill.loss["k"], b.distill.loss["clamp"]) == (0.2, 3.0, 5.0)
+    assert (c.distill.lr_img, c.distill.loss["k"], c.distill.loss["clamp"]) == (1.0, 1.0, 5.0)
+    assert d.distill.loss == {"name": "dm"} and d.distill.strategy["factor"] == 1 and d.distill.lr_img == 0.5
 
 
 def test_overrides_and_derived_values(tmp_path):
@@ -181,10 +188,45 @@ def test_overrides_and_derived_values(tmp_path):
                                iterations=7, data_root="/data", device=None)
     assert cfg.distill.iterations == 7 and cfg.data.data_root == "/data" and cfg.distill.seed == 3
     assert cfg.eval.seed == 3 and cfg.eval.model == cfg.distill.model
-    assert cfg.paths.synset(cfg.run_id) == root / "results" / "runs" / "digits-ipc10-geodm-s3" / "synset.pt"
+    assert cfg.paths.synset(cfg.run_id) == root / "scratch" / "runs" / "digits-ipc10-geodm-s3" / "synset.pt"
     assert cfg.curve.num_eval == 1 and cfg.curve_every == base_params()["distill"]["curve_every"] > 0
     v = pipeline.load_config("distill", dataset="digits", ipc=10, method="geodm", variant="H", root=root)
-    assert v.run_id == "digits-ipc10-geodm_H-s0" and v.distill.geodm.factors == "H"
+    assert v.run_id == "digits-ipc10-geodm_H-s0" and v.distill.loss["factors"] == "H"
+
+
+def test_hand_runs_write_to_scratch_and_read_results_as_fallback(tmp_path, monkeypatch):
+    root = make_root(tmp_path, base_params())
+    monkeypatch.delenv(pipeline.PIPELINE_ENV, raising=False)
+    hand = pipeline.load_config("evaluate", dataset="digits", ipc=10, method="dm", root=root).paths
+    assert hand.out == root / "scratch" and hand.record("eval", "x") == root / "scratch" / "records" / "eval" / "x.json"
+    assert hand.find("runs/a/synset.pt") == root / "results" / "runs" / "a" / "synset.pt"  # the pipeline's
+    (root / "scratch" / "runs" / "a").mkdir(parents=True)
+    (root / "scratch" / "runs" / "a" / "synset.pt").write_text("mine")
+    assert hand.find("runs/a/synset.pt") == root / "scratch" / "runs" / "a" / "synset.pt"  # a hand run's own
+    monkeypatch.setenv(pipeline.PIPELINE_ENV, "1")
+    assert pipeline.load_config("evaluate", dataset="digits", ipc=10, method="dm", root=root).paths.out == root / "results"
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda p: p["prune"].update(ratios=[1.0, "abc"]), r"prune.ratios\[1\] must be a number, got ratios\[1\]='abc'"),
+        (lambda p: p["prune"].update(scores=["hyperbolic", "cosine"]), r"prune.scores\[1\] must be one of"),
+        (lambda p: p["geometry"].update(k=-1), r"geometry.k must be > 0"),
+        (lambda p: p["crossarch_grid"].update(ipc=[0]), r"crossarch_grid.ipc\[0\] must be >= 1"),
+        (lambda p: p["methods"]["dm_hdd"]["loss"].update(lam="x"), r"methods.dm_hdd.loss.lam must be a number, got lam='x'"),
+        (lambda p: p["methods"].update(new={"strategy": "dm"}), r"methods.new must be a mapping with 'strategy' and 'loss'"),
+        (lambda p: p["report"].update(methods=["dm", "nope"]), r"report.methods names 'nope'"),
+        (lambda p: p["eval"].update(epochs=0), r"eval.epochs must be >= 1"),
+        (lambda p: p["distill"].update(curve_every=-1), r"distill.curve_every must be an integer >= 0"),
+    ],
+)
+def test_every_section_is_validated_up_front_naming_the_key(tmp_path, edit, match):
+    params = base_params()
+    edit(params)
+    root = make_root(tmp_path, params)
+    with pytest.raises(ValueError, match=match):  # the data stage (the first) already fails
+        pipeline.load_config("data", dataset="digits", root=root)
 
 
 @pytest.mark.parametrize(
@@ -192,8 +234,8 @@ def test_overrides_and_derived_values(tmp_path):
     [
         (dict(stage="train"), "unknown stage 'train'"),
         (dict(stage="distill", method="kd", ipc=1), "unknown method 'kd'"),
-        (dict(stage="distill", method="dm_hdd", ipc=1, variant="Q"), "unknown GeoDM variant 'Q'"),
-        (dict(stage="distill", method="dm_hdd", ipc=1, variant="H"), "needs a GeoDM method"),
+        (dict(stage="distill", method="dm_hdd", ipc=1, variant="Q"), "unknown ablation variant 'Q'"),
+        (dict(stage="distill", method="dm_hdd", ipc=1, variant="H"), r"unknown key\(s\) distill.loss.factors"),
         (dict(stage="distill", method="dm_hdd", ipc=1, lr=0.1), r"unknown key\(s\) distill.lr"),
         (dict(stage="distill", method="dm_hdd"), "needs ipc and method"),
     ],

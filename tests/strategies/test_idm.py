@@ -6,9 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hdd_lib import idm
-from hdd_lib.config import IDMConfig
+from hdd_lib import synset
 from hdd_lib.models import get_model
+from hdd_lib.strategies import idm
+from hdd_lib.strategies.idm import IDMConfig
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9])
@@ -49,23 +50,23 @@ def test_class_sequential_sgd_rejects_bad_settings():
 
 def test_decode_cuts_quadrants_and_upsamples():
     x = torch.randn(3, 2, 3, 8, 8)
-    out = idm.decode(x, 2)
+    out = synset.decode(x, 2)
     assert out.shape == (3, 2, 4, 3, 8, 8)
     quads = [x[..., :4, :4], x[..., :4, 4:], x[..., 4:, :4], x[..., 4:, 4:]]
     for q, tile in enumerate(quads):
         expected = F.interpolate(tile.reshape(-1, 3, 4, 4), size=(8, 8), mode="bilinear", align_corners=False)
         torch.testing.assert_close(out[:, :, q], expected.view(3, 2, 3, 8, 8))
-    assert torch.equal(idm.decode(x, 1), x.unsqueeze(-4))
+    assert torch.equal(synset.decode(x, 1), x.unsqueeze(-4))
 
 
 def test_encode_places_downscaled_images_in_quadrants():
     imgs = torch.arange(4.0).view(1, 4, 1, 1, 1).expand(1, 4, 1, 8, 8)  # four constant images
-    mosaic = idm.encode(imgs, 2)
+    mosaic = synset.encode(imgs, 2)
     assert mosaic.shape == (1, 1, 8, 8)
     assert mosaic[0, 0, 0, 0] == 0 and mosaic[0, 0, 0, 7] == 1 and mosaic[0, 0, 7, 0] == 2 and mosaic[0, 0, 7, 7] == 3
-    torch.testing.assert_close(idm.decode(mosaic, 2), imgs)  # constants survive the round trip
+    torch.testing.assert_close(synset.decode(mosaic, 2), imgs)  # constants survive the round trip
     with pytest.raises(ValueError, match="factor"):
-        idm.decode(torch.zeros(1, 1, 7, 7), 2)
+        synset.decode(torch.zeros(1, 1, 7, 7), 2)
 
 
 def make_queue(net_num=3):

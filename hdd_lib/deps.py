@@ -1,0 +1,202 @@
+"""Which library code a computation runs: static import closures, their digests, DVC stage deps.
+
+The closure of a module is every ``hdd_lib`` module it imports (at any depth, including imports
+inside functions), their parent packages, and, for a package holding a :class:`~hdd_lib.config.Registry`
+(losses, strategies), all of that package's modules, since the registry imports them on first use.
+An entry ``"hdd_lib.stages:distill_cell"`` counts the module-level imports of ``hdd_lib.stages``
+plus those inside ``distill_cell`` only: each pipeline stage depends on what its own body runs.
+
+:func:`code_digest` hashes a closure with comments and docstrings removed, so a result (a
+checkpoint, a synthetic set) records the code that computed it. :func:`stage_deps` gives each
+DVC stage its library dependencies from its notebook's imports; ``python -m hdd_lib deps`` writes
+them into ``dvc.yaml`` and a test fails when ``dvc.yaml`` and the code disagree.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Iterable
+
+__all__ = ["PACKAGE_DIR", "closure", "code_digest", "notebook_entries", "stage_deps", "dvc_deps"]
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+_PKG = PACKAGE_DIR.name
+#: Modules whose functions are pipeline stage bodies: a notebook depends on the functions it calls.
+STAGE_MODULES = (f"{_PKG}.stages",)
+
+
+def _file(module: str) -> Path | None:
+    parts = module.split(".")[1:]
+    base = PACKAGE_DIR.joinpath(*parts)
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def _resolve(node: ast.ImportFrom | ast.Import, module: str, is_package: bool) -> list[str]:
+    """Absolute ``hdd_lib`` module names an import statement of ``module`` loads."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names if a.name.split(".")[0] == _PKG]
+    if node.level:
+        base = module.split(".")
+        base = base[: len(base) - node.level + (1 if is_package else 0)]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    if target.split(".")[0] != _PKG:
+        return []
+    out = [target]
+    out += [f"{target}.{a.name}" for a in node.names if _file(f"{target}.{a.name}") is not None]
+    return out
+
+
+def _imports(module: str, function: str | None = None) -> set[str]:
+    path = _file(module)
+    if path is None:
+        return set()
+    is_package = path.name == "__init__.py"
+    tree = _tree(path)
+    nodes: Iterable[ast.AST]
+    if function is None:
+        nodes = ast.walk(tree)
+    else:  # module level and class bodies, plus the one function
+        top = [n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        fns = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == function]
+        if not fns:
+            raise ValueError(f"{module} has no function {function!r}")
+        nodes = [m for n in top + fns for m in ast.walk(n)]
+    found = set()
+    for node in nodes:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.update(_resolve(node, module, is_package))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Registry":
+            package = module if is_package else module.rsplit(".", 1)[0]
+            found.update(f"{package}.{p.stem}" for p in _file(package).parent.glob("*.py") if p.stem != "__init__")
+    return {m for m in found if _file(m) is not None}
+
+
+def closure(entries: Iterable[str]) -> list[str]:
+    """Sorted module names run by ``entries`` (``"hdd_lib.x"`` or ``"hdd_lib.x:function"``)."""
+    todo: list[tuple[str, str | None]] = []
+    for entry in entries:
+        module, _, function = entry.partition(":")
+        todo.append((module, function or None))
+    seen: set[str] = set()
+    while todo:
+        module, function = todo.pop()
+        key = module if function is None else f"{module}:{function}"
+        if key in seen:
+            continue
+        seen.add(key)
+        parts = module.split(".")
+        parents = [".".join(parts[:i]) for i in range(1, len(parts))]
+        todo += [(m, None) for m in [*_imports(module, function), *parents] if m not in seen]
+    return sorted({k.partition(":")[0] for k in seen if _file(k.partition(":")[0]) is not None})
+
+
+def _normalised(path: Path) -> str:
+    """The module's syntax tree without docstrings: comments, docstrings and layout do not count."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
+@functools.cache
+def code_digest(*entries: str) -> str:
+    """Short SHA-256 of the closure of ``entries`` (see the module docstring)."""
+    h = hashlib.sha256()
+    for module in closure(entries):
+        path = _file(module)
+        h.update(f"{path.relative_to(PACKAGE_DIR.parent)}\n{_normalised(path)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------ DVC stages
+
+
+def notebook_entries(notebook: str | Path) -> list[str]:
+    """The ``hdd_lib`` entries a notebook runs: modules it imports, and for :data:`STAGE_MODULES` the
+    functions it calls (``stages.distill_cell(...)`` -> ``"hdd_lib.stages:distill_cell"``)."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    tree = ast.parse(source)
+    aliases: dict[str, str] = {}
+    entries: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == _PKG:
+            for a in node.names:
+                name = f"{node.module}.{a.name}"
+                target = name if _file(name) is not None else node.module
+                aliases[a.asname or a.name] = target
+                if target not in STAGE_MODULES:
+                    entries.add(target)
+        elif isinstance(node, ast.Import):
+            entries.update(a.name for a in node.names if a.name.split(".")[0] == _PKG)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and aliases.get(node.value.id) in STAGE_MODULES:
+            entries.add(f"{aliases[node.value.id]}:{node.attr}")
+    return sorted(entries)
+
+
+def stage_deps(notebook: str | Path) -> list[str]:
+    """Repository-relative paths of the library code a notebook's stage runs: whole packages as
+    folders (``hdd_lib/losses/``), other modules as files."""
+    modules = closure(notebook_entries(notebook))
+    files = {_file(m) for m in modules}
+    out = set()
+    for f in files:
+        folder = f.parent
+        package_files = set(folder.glob("*.py"))
+        if folder != PACKAGE_DIR and package_files <= files:
+            out.add(f"{folder.relative_to(PACKAGE_DIR.parent)}/")
+        else:
+            out.add(str(f.relative_to(PACKAGE_DIR.parent)))
+    return sorted(out)
+
+
+def dvc_deps(dvc_yaml: str | Path, *, write: bool = False) -> dict[str, tuple[list[str], list[str]]]:
+    """For each stage of ``dvc_yaml`` running a notebook: (declared library deps, computed ones).
+
+    With ``write=True`` the computed deps replace the declared library entries (other deps are
+    kept, comments too).
+    """
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    path = Path(dvc_yaml)
+    doc = yaml.load(path.read_text())
+    out = {}
+    for name, stage in doc["stages"].items():
+        deps = stage.get("deps", [])
+        notebooks = [d for d in deps if str(d).endswith(".ipynb")]
+        if not notebooks:
+            continue
+        computed = sorted({d for nb in notebooks for d in stage_deps(path.parent / nb)})
+        declared = [str(d) for d in deps if str(d).startswith(f"{_PKG}/")]
+        out[name] = (declared, computed)
+        if write and declared != computed:
+            others = [d for d in deps if not str(d).startswith(f"{_PKG}/")]
+            deps.clear()
+            deps.extend(others + computed)
+    if write:
+        with path.open("w") as f:
+            yaml.dump(doc, f)
+    return out

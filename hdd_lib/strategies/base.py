@@ -1,0 +1,107 @@
+"""The strategy interface and the ``STRATEGIES`` registry.
+
+A strategy owns everything of a method except the matching loss: the synthetic images' starting
+point and optimiser, how stored images become training images (IDM's mosaics), the network that
+embeds each iteration, an optional regulariser on the synthetic features, and any work after the
+image step. :func:`hdd_lib.distill.run` calls only the methods below, in this order per iteration:
+``network`` -> ``images`` -> (embed, match) -> ``regulariser`` -> step -> ``after_step``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import DistillConfig, Registry, Settings, from_dict
+from ..data import ImageSet
+from ..models import get_model
+from ..synset import encode
+
+__all__ = ["STRATEGIES", "Strategy", "get_strategy"]
+
+STRATEGIES = Registry("strategy", __package__)
+
+
+@dataclass(frozen=True)
+class NoSettings(Settings):
+    """A strategy without settings of its own."""
+
+
+class Strategy:
+    """Base class; the defaults are DM's (Zhao & Bilen): real-image init, SGD(momentum 0.5) on the images.
+
+    Parameters
+    ----------
+    cfg : the run's settings (``cfg.strategy`` holds this strategy's own, validated by ``Settings``)
+    train : the real training set, on ``device``
+    device : where networks and images live
+    """
+
+    name: str = "base"
+    label: str = "base"
+    Settings: type[Settings] = NoSettings
+    #: Side of the mosaic each stored image holds (IDM's partition; 1: plain images).
+    factor: int = 1
+
+    def __init__(self, cfg: DistillConfig, train: ImageSet, device: torch.device) -> None:
+        self.settings = from_dict(self.Settings, {k: v for k, v in cfg.strategy.items() if k != "name"},
+                                  prefix="strategy.")
+        self.cfg, self.train, self.device, self.spec = cfg, train, device, train.spec
+
+    def make_model(self, generator: torch.Generator) -> nn.Module:
+        """A freshly initialised network of ``cfg.model``, drawn from ``generator``, on the device."""
+        spec, m = self.spec, self.cfg.model
+        model = get_model(m.name, spec.channels, spec.num_classes, spec.image_size[0], generator=generator,
+                          **m.kwargs(spec.image_size[0])).to(self.device)
+        if self.cfg.channels_last and self.device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def initial_images(self, generator: torch.Generator) -> torch.Tensor:
+        """Stored images ``[C, ipc, ch, H, W]``: random real images of each class (mosaics of
+        ``factor**2`` downscaled ones) or Gaussian noise (``cfg.init``)."""
+        cfg, spec, f = self.cfg, self.spec, self.factor
+        if cfg.init == "noise":
+            return torch.randn(spec.num_classes, cfg.ipc, *spec.shape, generator=generator)
+        real = self.train.sample(cfg.ipc * f * f, generator=generator)
+        return encode(real.view(spec.num_classes, cfg.ipc, f * f, *spec.shape), f).detach().clone()
+
+    def optimizer(self, syn: torch.Tensor) -> Any:
+        """The images' optimiser: ``zero_grad``, ``step``, ``state_dict``, ``load_state_dict``."""
+        return torch.optim.SGD([syn], lr=self.cfg.lr_img, momentum=0.5)
+
+    def start(self, generator: torch.Generator) -> None:
+        """Build the networks (called once, after the images are drawn)."""
+
+    def images(self, syn: torch.Tensor) -> torch.Tensor:
+        """The training images of this iteration, ``[C, M, ch, H, W]``."""
+        return syn
+
+    def network(self, iteration: int, generator: torch.Generator) -> nn.Module:  # pragma: no cover
+        """The network that embeds this iteration's images."""
+        raise NotImplementedError
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        """Features ``[B, D]`` of images ``[B, ch, H, W]`` through this iteration's network."""
+        raise NotImplementedError
+
+    def regulariser(self, net: nn.Module, f_syn: torch.Tensor) -> torch.Tensor | None:
+        """A term added to the matching loss (none by default)."""
+        return None
+
+    def after_step(self, generator: torch.Generator) -> None:
+        """Work after the image step (IDM trains its queue)."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def get_strategy(cfg: DistillConfig, train: ImageSet, device: torch.device) -> Strategy:
+    """The strategy named by ``cfg.strategy["name"]``, for this run."""
+    return STRATEGIES.get(cfg.strategy["name"])(cfg, train, device)
