@@ -1,16 +1,12 @@
 """MNIST, Fashion-MNIST, SVHN, CIFAR-10 and CIFAR-100 through torchvision's dataset classes.
 
-torchvision finds, verifies (MD5) and downloads the files; we take its ``.data`` / ``.targets`` /
-``.labels`` arrays in one vectorised conversion (no per-image PIL round trip) and turn its
-"Dataset not found or corrupted" ``RuntimeError`` into :class:`DatasetNotFoundError` (files absent,
-naming them) or :class:`DatasetCorruptError` (files present, naming the one that fails its MD5 or
-cannot be parsed).
-
-Layouts under the data root are torchvision's: ``MNIST/raw/``, ``FashionMNIST/raw/``,
-``cifar-10-batches-py/``, ``cifar-100-python/``, and SVHN's ``train_32x32.mat`` /
-``test_32x32.mat`` directly in the root. For the MNIST family a root that holds only the four
-official ``*-ubyte.gz`` files (a read-only copy, where torchvision cannot extract them) also
-works: the ``.gz`` files are checked against torchvision's MD5 table and read directly.
+torchvision finds, verifies (MD5) and downloads the files in its layouts under the root
+(``MNIST/raw/``, ``FashionMNIST/raw/``, ``cifar-10-batches-py/``, ``cifar-100-python/``, SVHN's
+``{train,test}_32x32.mat``); we convert its arrays in one go and turn its failures into
+:class:`DatasetNotFoundError` (naming the absent files) or :class:`DatasetCorruptError` (naming
+the file that fails its MD5 or cannot be parsed). A root holding only the four official MNIST
+``*-ubyte.gz`` files (a read-only copy, which torchvision cannot extract) is read directly, after
+the same MD5 check.
 """
 
 from __future__ import annotations
@@ -28,9 +24,7 @@ import torch
 
 # torchvision is imported where a reader runs, not with hdd_lib: it costs ~2.5 s per process
 # (it loads torch._dynamo), which every pipeline stage would pay for nothing on the embedded digits.
-
-from .errors import DOWNLOAD_FAILED_REMEDY, DatasetCorruptError, DatasetNotFoundError
-from .raw import RawSplit
+from .raw import DOWNLOAD_FAILED_REMEDY, DatasetCorruptError, DatasetNotFoundError, RawSplit
 
 __all__ = ["read_mnist", "read_fashionmnist", "read_svhn", "read_cifar10", "read_cifar100"]
 
@@ -66,14 +60,12 @@ def read_cifar100(root: Path, split: str, *, download: bool = False, cache_dir=N
 
 
 def _tvd():
-    """``torchvision.datasets``, imported on first use."""
     from torchvision import datasets
 
     return datasets
 
 
 def _check_integrity(path: Path, md5: str) -> bool:
-    """torchvision's MD5 check of one file."""
     from torchvision.datasets.utils import check_integrity
 
     return check_integrity(os.fspath(path), md5)
@@ -92,10 +84,7 @@ def _read_cifar(dataset: str, cls: type, root: Path, split: str, download: bool)
 def _construct(
     dataset: str, root: Path, checks: Sequence[tuple[str, str]], build: Callable[[bool], object], download: bool
 ):
-    """Run ``build(download)`` (a torchvision constructor) and translate its failures into our errors.
-
-    ``checks`` lists ``(path relative to root, md5)`` for the files torchvision verifies.
-    """
+    """``build(download)`` (a torchvision constructor) with its failures translated; ``checks``: (file, md5)."""
     expected = [name for name, _ in checks]
     missing = [name for name in expected if not (root / name).is_file()]
     if missing and not download:
@@ -138,7 +127,7 @@ def _read_mnist_family(dataset: str, cls: type, root: Path, split: str, download
 
 
 def _read_mnist_gz(dataset: str, cls: type, raw_dir: Path, gz_names: Sequence[str]) -> RawSplit:
-    """Read the official ``.gz`` files in place, after checking them against torchvision's MD5 table."""
+    """The official ``.gz`` files read in place, after torchvision's MD5 check."""
     md5s = dict(cls.resources)
     for name in gz_names:
         if not _check_integrity(raw_dir / name, md5s[name]):
