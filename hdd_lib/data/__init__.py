@@ -3,10 +3,8 @@
     train = load("cifar10", "/data", split="train", device="cuda")   # ImageSet
     real = train.sample(256, generator=torch.Generator().manual_seed(0))   # [10, 256, 3, 32, 32]
 
-Modules: :mod:`~.specs` (the :class:`DatasetSpec` table), :mod:`~.load` (:func:`load`, the
-sources, the digits), :mod:`~.imageset` (:class:`ImageSet`, :class:`ClassIndex`), :mod:`~.raw`
-(what sources return and raise), :mod:`~.images` (decoding and its disk cache), and the sources
-:mod:`~.torchvision_sources`, :mod:`~.imagefolder` (also the CIFAR-10 JPEG copy), :mod:`~.tinyimagenet`.
+Modules: ``specs`` (the table), ``load``, ``imageset``, ``raw`` (what sources return and raise),
+``images`` (decoding, disk cache), sources ``torchvision_sources``, ``imagefolder``, ``tinyimagenet``.
 """
 
 from .images import default_cache_dir

@@ -1,11 +1,9 @@
 """ImageFolder trees, as a folder or a tar archive: ``[top/]train/<class>/<image>`` and ``test/...``.
 
 Serves any user tree (``"imagefolder"``: size from its files, mean/std from its train split) and
-the lossy CIFAR-10 JPEG copy (``"cifar10_jpeg"``, at :data:`CIFAR10_JPEG_FILE` under the root,
-with CIFAR-10's constants and class order). Labels follow the sorted class folders, as in
-torchvision's ``ImageFolder``, unless the dataset fixes the order; files within a class sort
-naturally (``2.jpg`` before ``10.jpg``). An archive is streamed once; both splits are decoded
-together and cached (:func:`~hdd_lib.data.images.cached`), so later loads of either are quick.
+the lossy CIFAR-10 JPEG copy (``"cifar10_jpeg"``, CIFAR-10's constants and class order). Labels
+follow the sorted class folders (torchvision's ``ImageFolder``); files in a class sort naturally
+(``2.jpg`` before ``10.jpg``). Both splits are decoded together, in one pass, and cached.
 """
 
 from __future__ import annotations
@@ -39,17 +37,11 @@ _LAYOUT_REMEDY = "Point root at a folder or .tar.gz archive laid out as [top/]tr
 def read_image_folder(
     path: str | os.PathLike, *, dataset: str = "imagefolder", cache_dir: str | os.PathLike | None = None
 ) -> dict[str, RawSplit]:
-    """Both splits of an ImageFolder tree (folder or tar archive), labelled by sorted class names.
+    """Both splits of a tree (folder or tar archive), labelled by sorted class names.
 
-    Raises
-    ------
-    DatasetNotFoundError
-        If ``path`` is absent or lacks ``train/<class>/<image>`` or ``test/<class>/<image>`` files.
-    DatasetCorruptError
-        If the archive or an image cannot be read.
-    ValueError
-        If images differ in size, the tree has several top folders or fewer than 2 classes, or
-        ``test`` has classes that ``train`` lacks.
+    ``DatasetNotFoundError`` if ``path`` or a split is absent; ``DatasetCorruptError`` if the
+    archive or an image cannot be read; ``ValueError`` if images differ in size, the tree has
+    several top folders or fewer than 2 classes, or ``test`` has classes that ``train`` lacks.
     """
     path = Path(path).expanduser()
     remedy = CIFAR10_JPEG_REMEDY if dataset == "cifar10_jpeg" else IMAGEFOLDER_REMEDY
@@ -78,7 +70,7 @@ def read_cifar10_jpeg(root: Path, split: str, *, download: bool = False, cache_d
         reason = f"class folders {sorted(found)} differ from the expected {sorted(names)}"
         raise DatasetCorruptError("cifar10_jpeg", path, reason, CIFAR10_JPEG_REMEDY)
     new_label = torch.tensor([names.index(n) for n in found], dtype=torch.int64)
-    return RawSplit(raw.images, new_label[raw.labels], names, raw.max_value)
+    return RawSplit(raw.images, new_label[raw.labels], names)
 
 
 def folder_spec(train: RawSplit, *, name: str = "imagefolder") -> DatasetSpec:
@@ -104,68 +96,46 @@ def _place(name: str) -> tuple[str, str, str] | None:
     return None
 
 
-class _ProgressReader:
-    """A binary file whose reads advance a byte-counting progress bar."""
-
-    def __init__(self, f, bar) -> None:
-        self.f, self.bar = f, bar
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.f.read(size)
-        self.bar.update(len(data))
-        return data
-
-
 def _iter_files(path: Path) -> Iterator[tuple[str, bytes]]:
     """``(name, bytes)`` of the tree's images: one streaming pass over an archive, sorted files of a folder."""
     if path.is_file():
-        bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"decoding {path.name}", mininterval=1.0)
-        with open(path, "rb") as f, bar, tarfile.open(fileobj=_ProgressReader(f, bar), mode="r|*") as archive:
-            for member in archive:
+        bar = {"total": path.stat().st_size, "desc": f"decoding {path.name}", "mininterval": 1.0}
+        with open(path, "rb") as f, tqdm.wrapattr(f, "read", **bar) as f, tarfile.open(fileobj=f, mode="r|*") as tar:
+            for member in tar:
                 if member.isfile() and _place(member.name) is not None:
-                    yield member.name, archive.extractfile(member).read()
+                    yield member.name, tar.extractfile(member).read()
         return
-    files = sorted(
-        os.path.relpath(os.path.join(d, n), path).replace(os.sep, "/")
-        for d, _, names in os.walk(path)
-        for n in names
-        if _place(os.path.relpath(os.path.join(d, n), path)) is not None
-    )
+    files = sorted(rel for d, _, names in os.walk(path) for n in names
+                   if _place(rel := os.path.relpath(os.path.join(d, n), path).replace(os.sep, "/")))  # fmt: skip
     for rel in tqdm(files, unit="img", desc=f"decoding {path.name}", mininterval=1.0):
         yield rel, (path / rel).read_bytes()
 
 
 def _decode_tree(path: Path, dataset: str, remedy: str) -> dict:
-    records: dict[str, list] = {s: [] for s in SPLITS}
-    tops: set[str] = set()
+    records, tops = [], set()  # (split index, class, natural key, name, image)
     try:
         for name, data in _iter_files(path):
             top, split, cls = _place(name)
             tops.add(top)
-            records[split].append((cls, natural_key(name), name, decode_bytes(data, name)))
+            records.append((SPLITS.index(split), cls, natural_key(name), name, decode_bytes(data, name)))
     except ImageDecodeError as err:
         raise DatasetCorruptError(dataset, path, str(err), remedy) from err
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise DatasetCorruptError(dataset, path, f"cannot read the archive: {err}", remedy) from err
     if len(tops) > 1:
         raise ValueError(f"{str(path)!r} holds several top folders {sorted(tops)}; expected at most one")
-    missing = [f"{s}/<class>/<image>" for s in SPLITS if not records[s]]
+    records.sort(key=lambda r: r[:3])
+    counts = [sum(r[0] == i for r in records) for i in range(len(SPLITS))]
+    missing = [f"{s}/<class>/<image>" for s, n in zip(SPLITS, counts) if n == 0]
     if missing:
         raise DatasetNotFoundError(dataset, path, missing, reason="no such images", remedy=_LAYOUT_REMEDY)
-    classes = sorted({r[0] for r in records["train"]})
-    label = {c: i for i, c in enumerate(classes)}
-    unknown = sorted({r[0] for r in records["test"]} - set(classes))
+    classes = sorted({r[1] for r in records[: counts[0]]})
+    unknown = sorted({r[1] for r in records} - set(classes))
     if unknown:
         raise ValueError(f"{str(path)!r}: test classes {unknown} have no train folder")
-    images = [r[3] for rs in records.values() for r in rs]
-    channels = 3 if any(img.shape[0] == 3 for img in images) else 1
-    dtype = torch.uint16 if any(img.dtype == torch.uint16 for img in images) else torch.uint8
-    value: dict = {"classes": classes}
-    for split, rs in records.items():
-        rs.sort(key=lambda r: (r[0], r[1]))
-        value[f"{split}_images"] = stack_images([r[3] for r in rs], [r[2] for r in rs], channels=channels, dtype=dtype)
-        value[f"{split}_labels"] = torch.tensor([label[r[0]] for r in rs], dtype=torch.int64)
-    train_hw, test_hw = value["train_images"].shape[2:], value["test_images"].shape[2:]
-    if train_hw != test_hw:
-        raise ValueError(f"{str(path)!r}: train images are {tuple(train_hw)} but test images {tuple(test_hw)}")
-    return value
+    label = {c: i for i, c in enumerate(classes)}
+    images = stack_images([r[4] for r in records], [r[3] for r in records]).split(counts)  # one size, channels, dtype
+    labels = torch.tensor([label[r[1]] for r in records], dtype=torch.int64).split(counts)
+    return {"classes": classes} | {f"{s}_images": x for s, x in zip(SPLITS, images)} | {
+        f"{s}_labels": y for s, y in zip(SPLITS, labels)
+    }

@@ -1,14 +1,10 @@
-"""Image files to integer ``[C, H, W]`` tensors, and a disk cache so that a tree is decoded once.
+"""Image files to integer ``[C, H, W]`` tensors (PIL), and a disk cache so that a tree is decoded once.
 
-PIL decodes. Grey images keep one channel and everything else becomes RGB (alpha dropped, CMYK and
-palettes converted), as uint8. 16-bit grey images (PIL modes ``I;16*``, and ``I`` from a PNG, PGM
-or 16-bit TIFF) stay uint16, meaning ``x / 65535``: never clipped to 255. Float (mode ``F``) and
-32-bit integer images have no fixed range and are refused.
-
-Cache entries live in ``$HDD_CACHE_DIR`` (default ``~/.cache/hdd_lib``), never beside the data
-(the root may be read-only). The key hashes the source's absolute path, size and mtime (a folder:
-every file's); entries are written atomically, an unreadable one is decoded again, and an
-unwritable cache only costs the time, with a warning.
+Grey stays one channel, all else becomes RGB (alpha dropped), as uint8; 16-bit grey (PIL ``I;16*``,
+or ``I`` from PNG/PGM) stays uint16, meaning ``x / 65535``. Float and 32-bit images are refused.
+Cache entries live in ``$HDD_CACHE_DIR`` (default ``~/.cache/hdd_lib``), never beside the (maybe
+read-only) data, keyed by the source's path, size and mtime; written atomically; an unreadable
+entry is decoded again, an unwritable cache only costs time (a warning).
 """
 
 from __future__ import annotations
@@ -32,7 +28,7 @@ __all__ = ["IMAGE_EXTENSIONS", "ImageDecodeError", "is_image_file", "natural_key
 
 #: File name endings taken as images (torchvision's ``IMG_EXTENSIONS``), compared lower case.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-#: Bumped whenever a cache entry's layout or decoding changes (2: 16-bit images are no longer clipped).
+#: Bumped whenever entries or decoding change (2: 16-bit images are no longer clipped).
 CACHE_VERSION = 2
 
 
@@ -52,14 +48,10 @@ def natural_key(name: str) -> tuple:
 
 
 def _pixels(img: Image.Image, name: str) -> np.ndarray:
-    if img.mode.startswith("I;16") or (img.mode == "I" and img.format in ("PNG", "PPM")):
-        return np.asarray(img).astype(np.uint16)  # also I;16B (big-endian) to native order
-    if img.mode == "I" and getattr(img, "tag_v2", {}).get(258) in (16, (16,)):  # a 16-bit TIFF
-        arr = np.asarray(img)
-        if arr.min() >= 0 and arr.max() <= 65535:
-            return arr.astype(np.uint16)
+    if img.mode.startswith("I;16") or (img.mode == "I" and img.format in ("PNG", "PPM")):  # 16-bit grey
+        return np.asarray(img).astype(np.uint16)  # I;16B (big-endian) to native order too
     if img.mode in ("I", "F"):
-        kind = "floating-point" if img.mode == "F" else "32-bit integer"
+        kind = "floating-point" if img.mode == "F" else "32-bit or signed integer"
         raise ImageDecodeError(f"cannot decode image {name!r}: {kind} pixels (PIL mode {img.mode}) have no fixed "
                                "range; save it as an 8- or 16-bit image")  # fmt: skip
     mode = "L" if img.mode in ("1", "L", "LA", "La") else "RGB"
@@ -67,10 +59,7 @@ def _pixels(img: Image.Image, name: str) -> np.ndarray:
 
 
 def decode_bytes(data: bytes, name: str) -> torch.Tensor:
-    """One image file's bytes to ``[C, H, W]`` (``C`` 1 or 3), uint8 or 16-bit grey uint16.
-
-    ``ImageDecodeError`` naming ``name`` for bytes that are not a readable image (truncated, ...).
-    """
+    """One image file's bytes to ``[C, H, W]`` (``C`` 1 or 3); ``ImageDecodeError`` naming ``name`` if unreadable."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             arr = _pixels(img, name)
@@ -83,12 +72,10 @@ def decode_bytes(data: bytes, name: str) -> torch.Tensor:
 
 def stack_images(images: Sequence[torch.Tensor], names: Sequence[str], *, channels: int | None = None,
                  dtype: torch.dtype | None = None) -> torch.Tensor:  # fmt: skip
-    """Stack ``[C, H, W]`` images (decoded from ``names``) into ``[N, channels, H, W]`` of ``dtype``.
+    """Stack ``[C, H, W]`` images (from files ``names``) into ``[N, channels, H, W]`` of ``dtype``.
 
-    ``channels=None``: 3 if any image is in colour, else 1; grey images are repeated to 3 channels.
-    ``dtype=None``: uint16 if any image is, else uint8; uint8 images become uint16 as ``x * 257``
-    (the same ``x / 255``). ``ValueError`` naming two files of different sizes, or a colour file
-    when ``channels=1``.
+    ``None``: 3 channels if any image has them (grey is repeated), uint16 if any image is (uint8
+    becomes ``x * 257``: the same ``x / 255``). ``ValueError`` naming files of two sizes, or colour for 1 channel.
     """
     dtype = dtype or (torch.uint16 if any(img.dtype == torch.uint16 for img in images) else torch.uint8)
     if not images:
@@ -102,8 +89,6 @@ def stack_images(images: Sequence[torch.Tensor], names: Sequence[str], *, channe
             )
     if channels is None:
         channels = 3 if any(img.shape[0] == 3 for img in images) else 1
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
     out = torch.empty(len(images), channels, *first, dtype=dtype)
     for i, (img, name) in enumerate(zip(images, names)):
         if img.shape[0] == 3 and channels == 1:
@@ -137,10 +122,7 @@ def fingerprint(path: str | os.PathLike) -> str:
 
 def cached(kind: str, source: str | os.PathLike, build: Callable[[], dict[str, Any]], *,
            cache_dir: str | os.PathLike | None = None) -> dict[str, Any]:  # fmt: skip
-    """``build()`` (a dict of tensors, lists and strings), read from the cache if ``source`` has an entry there.
-
-    The entry is ``<cache_dir>/<kind>-<fingerprint(source)>.pt``; ``cache_dir`` defaults to :func:`default_cache_dir`.
-    """
+    """``build()`` (tensors, lists, strings), or its copy in ``<cache_dir>/<kind>-<fingerprint(source)>.pt``."""
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     entry = folder / f"{kind}-{fingerprint(source)[:32]}.pt"
     if entry.is_file():

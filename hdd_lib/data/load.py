@@ -1,8 +1,4 @@
-"""``load(name, root, split=...)``: one registry key to one normalised split on one device.
-
-Every source returns a :class:`~hdd_lib.data.raw.RawSplit`; here it is checked against the
-dataset's spec, moved to the device and normalised there.
-"""
+"""``load(name, root, split=...)``: a registry key to one split, checked against its spec, normalised on its device."""
 
 from __future__ import annotations
 
@@ -35,9 +31,8 @@ def read_digits(split: str = "train") -> RawSplit:
     labels = torch.from_numpy(bunch.target).to(torch.int64)
     counts = torch.bincount(labels, minlength=10)
     rank = torch.empty_like(labels)
-    rank[torch.argsort(labels, stable=True)] = torch.arange(labels.numel()) - torch.repeat_interleave(
-        torch.cumsum(counts, 0) - counts, counts
-    )
+    starts = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    rank[torch.argsort(labels, stable=True)] = torch.arange(labels.numel()) - starts
     keep = rank % 5 == 4 if split == "test" else rank % 5 != 4
     return RawSplit(images[keep].contiguous(), labels[keep], tuple(str(c) for c in range(10)), max_value=16)
 
@@ -45,8 +40,8 @@ def read_digits(split: str = "train") -> RawSplit:
 #: The reader behind each fixed key: ``(root, split, *, download, cache_dir) -> RawSplit``.
 SOURCES = MappingProxyType({
     "mnist": read_mnist, "fashionmnist": read_fashionmnist, "svhn": read_svhn, "cifar10": read_cifar10,
-    "cifar100": read_cifar100, "tinyimagenet": read_tiny_imagenet, "digits": lambda root, split, **_: read_digits(split),
-    "cifar10_jpeg": read_cifar10_jpeg,
+    "cifar100": read_cifar100, "tinyimagenet": read_tiny_imagenet, "cifar10_jpeg": read_cifar10_jpeg,
+    "digits": lambda root, split, **_: read_digits(split),
 })  # fmt: skip
 _REMEDIES = {"tinyimagenet": TINY_REMEDY, "cifar10_jpeg": CIFAR10_JPEG_REMEDY, "imagefolder": IMAGEFOLDER_REMEDY}
 
@@ -65,32 +60,16 @@ def load(name: str, root: str | os.PathLike | None = None, *, split: str = "trai
          device: str | torch.device = "cpu", cache_dir: str | os.PathLike | None = None) -> ImageSet:  # fmt: skip
     """One split of a dataset: normalised float32 images on ``device``, labels and a per-class index.
 
-    Parameters
-    ----------
-    name : str
-        A key of :func:`available_datasets`.
-    root : path, optional
-        The data root, in torchvision's layout (``None``: :func:`default_root`); for
-        ``imagefolder`` the tree itself (folder or tar archive), required; ``digits`` ignores it.
-    split : {"train", "test"}
-        Tiny-ImageNet's ``test`` is its labelled ``val`` split.
-    download : bool
-        Fetch missing files with torchvision (needs internet); ``False`` never touches the network.
-    device : str or torch.device
-        Where images and labels go; normalisation happens there.
-    cache_dir : path, optional
-        Decode cache of ``cifar10_jpeg``, ``tinyimagenet`` and ``imagefolder``
-        (``$HDD_CACHE_DIR`` or ``~/.cache/hdd_lib``).
+    ``root`` is the data root in torchvision's layout (``None``: :func:`default_root`); for
+    ``imagefolder`` the tree itself (folder or tar archive); ``digits`` ignores it. Tiny-ImageNet's
+    ``test`` split is its labelled ``val``. ``download=True`` fetches missing files (torchvision);
+    ``False`` never touches the network. ``cache_dir`` holds decoded JPEG/PNG trees (default
+    ``$HDD_CACHE_DIR`` or ``~/.cache/hdd_lib``). Normalisation happens on ``device``.
 
-    Raises
-    ------
-    ValueError
-        For an unknown name or split, ``imagefolder`` without a root, or a tree that is not one
-        dataset (mixed sizes, fewer than 2 classes, ...).
-    DatasetNotFoundError (a FileNotFoundError)
-        If the files are absent and not downloaded, naming dataset, root, expected files and remedy.
-    DatasetCorruptError (a ValueError)
-        If a file is present but fails its checksum or cannot be parsed, naming it and the remedy.
+    Raises ``ValueError`` (unknown name or split, no root for ``imagefolder``, a tree that is not
+    one dataset), :class:`DatasetNotFoundError` (a ``FileNotFoundError``: files absent) or
+    :class:`DatasetCorruptError` (a ``ValueError``: a file fails its checksum or cannot be
+    parsed), each one line naming the dataset, the place and the remedy.
     """
     if not isinstance(name, str) or name not in (*SOURCES, "imagefolder"):
         hint = f" (keys are lower case: {name.lower()!r})" if isinstance(name, str) and name.lower() in SOURCES else ""
@@ -98,7 +77,7 @@ def load(name: str, root: str | os.PathLike | None = None, *, split: str = "trai
     check_split(split)
     if name == "imagefolder":
         if root is None:
-            raise ValueError("'imagefolder' needs root: the folder or tar archive holding train/<class>/ and test/<class>/")
+            raise ValueError("'imagefolder' needs root: the folder or tar archive with train/<class>/, test/<class>/")
         splits = read_image_folder(root, cache_dir=cache_dir)
         raw, spec, where = splits[split], folder_spec(splits["train"]), root
     else:

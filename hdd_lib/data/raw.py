@@ -1,9 +1,6 @@
-r"""What every source hands to :func:`~hdd_lib.data.load`, and the two ways a source fails.
-
-A source returns a :class:`RawSplit` (integer images and labels: no normalisation, no device),
-checked against the dataset's spec once, here; or it raises :class:`DatasetNotFoundError` (files
-absent) or :class:`DatasetCorruptError` (present but unreadable). Both name the dataset, the place
-and the remedy that works for that source, so nobody reads a traceback from torchvision or PIL.
+r"""What a source hands to :func:`~hdd_lib.data.load` (a :class:`RawSplit`, checked against the spec
+here), or raises: :class:`DatasetNotFoundError` (files absent) or :class:`DatasetCorruptError` (present
+but unreadable), each naming the dataset, the place and the remedy that works for that source.
 """
 
 from __future__ import annotations

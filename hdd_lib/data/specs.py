@@ -1,22 +1,8 @@
 """The table of datasets: shape, classes, normalisation constants and the label tables print.
 
 Constants are the usual Dataset-Condensation (DC/DM benchmark) values; ``digits``' are its fixed
-train split's (:func:`~hdd_lib.data.load.read_digits`), to four decimals.
-
-=============  ==  =====  ===  =========================  =========================
-name           C   H x W  K    mean                       std
-=============  ==  =====  ===  =========================  =========================
-mnist          1   28     10   0.1307                     0.3081
-fashionmnist   1   28     10   0.2861                     0.3530
-svhn           3   32     10   0.4377, 0.4438, 0.4728     0.1980, 0.2010, 0.1970
-cifar10        3   32     10   0.4914, 0.4822, 0.4465     0.2023, 0.1994, 0.2010
-cifar10_jpeg   3   32     10   (CIFAR-10's)               (CIFAR-10's)
-cifar100       3   32     100  0.5071, 0.4866, 0.4409     0.2673, 0.2564, 0.2762
-tinyimagenet   3   64     200  0.485, 0.456, 0.406        0.229, 0.224, 0.225
-digits         1   8      10   0.3051                     0.3762
-=============  ==  =====  ===  =========================  =========================
-
-``imagefolder`` (any user tree) has no row: its spec is computed from its files on loading.
+train split's (:func:`~hdd_lib.data.load.read_digits`), to four decimals. ``imagefolder`` (any
+user tree) has no row: its spec is computed from its files on loading.
 """
 
 from __future__ import annotations
@@ -55,10 +41,9 @@ class DatasetSpec:
             raise ValueError(f"image_size must be (H, W) with H, W >= 1, got {self.image_size}")
         if self.num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
-        if len(self.mean) != self.channels or len(self.std) != self.channels:
-            raise ValueError(f"mean and std need one value per channel ({self.channels}), got {self.mean}, {self.std}")
-        if min(self.std) <= 0:
-            raise ValueError(f"std must be positive, got {self.std}")
+        if len(self.mean) != self.channels or len(self.std) != self.channels or min(self.std) <= 0:
+            raise ValueError(f"mean and std need one value per channel ({self.channels}), std positive; got "
+                             f"mean={self.mean}, std={self.std}")  # fmt: skip
         if self.class_names is not None and len(self.class_names) != self.num_classes:
             raise ValueError(f"class_names must hold num_classes={self.num_classes} names, got {len(self.class_names)}")
         if not self.label:

@@ -1,14 +1,9 @@
-"""Tiny-ImageNet (200 classes, 64x64) from its standard folder, which torchvision has no class for::
+"""Tiny-ImageNet (200 classes, 64x64) from its standard folder, which torchvision has no class for.
 
-    <root>/tiny-imagenet-200/wnids.txt                      one WordNet id per line
-    <root>/tiny-imagenet-200/train/<wnid>/images/*.JPEG      500 per class
-    <root>/tiny-imagenet-200/val/images/*.JPEG               10,000, labelled by
-    <root>/tiny-imagenet-200/val/val_annotations.txt         "<file>\\t<wnid>\\t<box>"
-
-The labelled ``val`` split serves as ``test``. Labels follow the sorted wnids (as torchvision's
-``ImageFolder`` on ``train/``); ``class_names`` are the wnids; grey JPEGs are repeated to three
-channels. ``download=True`` fetches and verifies the official archive (torchvision's
-``download_and_extract_archive``). The 110,000 decoded JPEGs are cached.
+``tiny-imagenet-200/wnids.txt`` (one WordNet id per line), ``train/<wnid>/images/*.JPEG`` (500
+per class), ``val/images/*.JPEG`` labelled by ``val/val_annotations.txt`` (``file\\twnid\\t...``):
+the labelled ``val`` serves as ``test``. Labels follow the sorted wnids (the ``class_names``);
+grey JPEGs become RGB. ``download=True`` fetches and verifies the official archive; decoding is cached.
 """
 
 from __future__ import annotations
@@ -27,7 +22,7 @@ __all__ = ["TINY_URL", "TINY_MD5", "TINY_FOLDER", "read_tiny_imagenet"]
 TINY_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 TINY_MD5 = "90528d7ca1a48142e341f4ef8d21d0de"
 TINY_FOLDER = "tiny-imagenet-200"
-#: Files inside an existing folder are never downloaded again: the whole folder must go.
+#: An existing folder is never downloaded again: the whole folder must go.
 TINY_REMEDY = f"Delete the {TINY_FOLDER} folder and load again with download=True, or extract {TINY_FOLDER}.zip again."
 _FILES = ("wnids.txt", "train/<wnid>/images/*.JPEG", "val/val_annotations.txt", "val/images/*.JPEG")
 _EXPECTED = tuple(f"{TINY_FOLDER}/{p}" for p in _FILES)
@@ -41,11 +36,7 @@ def download_and_extract_archive(url: str, download_root: str, md5: str) -> None
 
 
 def read_tiny_imagenet(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
-    """One split under ``root``: uint8 ``[N, 3, 64, 64]``, labels by sorted wnid.
-
-    ``DatasetNotFoundError`` if the folder is absent (and not downloaded) or the download fails;
-    ``DatasetCorruptError`` if ``wnids.txt``, the annotations or an image cannot be read.
-    """
+    """One split under ``root``: uint8 ``[N, 3, 64, 64]``, labels by sorted wnid."""
     folder = root / TINY_FOLDER
     if not _present(folder):
         if not download:
