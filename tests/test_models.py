@@ -298,3 +298,45 @@ def test_reinit_on_cuda_with_a_cpu_generator_equals_cpu():
         assert pb.is_cuda and torch.equal(pa, pb.cpu())
     x = torch.randn(4, 3, 32, 32, generator=_gen(1))
     torch.testing.assert_close(cpu.embed(x), cuda.embed(x.cuda()).cpu(), rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- first_padding (official ConvNet)
+
+
+def _block_sides(net: ConvNet, x: torch.Tensor) -> list[int]:
+    sides = []
+    for block in net.features:
+        x = block[0](x)
+        sides.append(x.shape[-1])  # after the convolution
+        x = block[3](block[2](block[1](x)))
+    return sides
+
+
+@pytest.mark.parametrize("norm", ["instancenorm", "layernorm"])
+def test_official_first_padding_on_8x8_grey_images(norm):
+    """The official ConvNet pads its first convolution by 3 for every 1-channel input: 8 -> 12 -> 6 -> 3."""
+    x = torch.randn(2, 1, 8, 8, generator=_gen(1))
+    net = get_model("convnet", 1, 10, 8, generator=_gen(0), first_padding=3, norm=norm)
+    assert _first_conv(net).padding == (3, 3) and net.first_padding == 3
+    assert _block_sides(net, x) == [12, 6, 3]
+    assert net.feature_shape == (128, 1, 1) and net.embed(x).shape == (2, 128)
+    shallow = ConvNet(1, 10, 8, depth=2, first_padding=3, norm=norm)
+    assert shallow.feature_shape == (128, 3, 3) and shallow.embed(x).shape == (2, 1152)  # today's rule: 2x2, 512
+    assert ConvNet(1, 10, 8, depth=2).feature_dim == 512
+
+
+@pytest.mark.parametrize("channels,size,today", [(1, 8, 1), (3, 32, 1), (1, 28, 3), (3, 28, 3)])
+def test_first_padding_none_is_todays_rule(channels, size, today):
+    default = get_model("convnet", channels, 10, size, generator=_gen(4))
+    explicit = get_model("convnet", channels, 10, size, generator=_gen(4), first_padding=today)
+    assert _first_conv(default).padding == (today, today) and default.first_padding == today
+    for (key, a), b in zip(default.state_dict().items(), explicit.state_dict().values()):
+        assert torch.equal(a, b), key
+    x = torch.randn(3, channels, size, size, generator=_gen(5))
+    assert torch.equal(default.embed(x), explicit.embed(x))
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, "3"])
+def test_first_padding_rejects_bad_values(value):
+    with pytest.raises(ValueError, match=f"first_padding={value!r}"):
+        ConvNet(1, 10, 8, first_padding=value)

@@ -1,10 +1,9 @@
 r"""A loaded split on its device: one normalised tensor, its labels and a per-class index.
 
-The distillation loop draws ``batch_real`` images of every class each iteration;
-:meth:`ClassIndex.sample` does that for all classes at once, without a Python loop over classes:
-random keys over a padded ``[K, max_count]`` table of positions, padding masked to -1, then
-``topk``. Keys come only from the caller's CPU ``torch.Generator``; only the drawn ``[K, n]``
-positions travel to the data's device.
+The loop draws ``n`` images of every class each iteration; :meth:`ClassIndex.sample` does it for
+all classes at once: random keys over a padded ``[K, max_count]`` table of positions (padding
+masked to -1), then ``topk``. Keys come only from the caller's CPU generator; only the drawn
+``[K, n]`` positions travel to the data's device.
 """
 
 from __future__ import annotations
@@ -20,13 +19,7 @@ __all__ = ["ImageSet", "ClassIndex", "class_counts", "normalise", "denormalise"]
 
 
 def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Images per class, int64 ``[num_classes]`` on ``labels``' device.
-
-    Raises
-    ------
-    ValueError
-        If ``labels`` is not a 1-D integer tensor with values in ``0 .. num_classes-1``.
-    """
+    """Images per class, int64 ``[num_classes]``; ``ValueError`` unless ``labels`` is 1-D integer in range."""
     if labels.dim() != 1 or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
         raise ValueError(f"labels must be a 1-D integer tensor, got {labels.dtype} {tuple(labels.shape)}")
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
@@ -36,16 +29,8 @@ def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 @dataclass(frozen=True, eq=False)
 class ClassIndex:
-    """Positions of every class's images in a dataset, padded to a ``[K, max_count]`` table.
-
-    Attributes
-    ----------
-    positions : torch.Tensor
-        int64 ``[K, max_count]`` on the CPU; row ``c`` holds the positions of class ``c`` in
-        ascending order, then ``-1`` padding.
-    counts : torch.Tensor
-        int64 ``[K]`` on the CPU.
-    """
+    """Positions of every class's images: ``positions`` int64 ``[K, max_count]`` (row ``c``: class
+    ``c``'s positions ascending, then ``-1`` padding) and ``counts`` int64 ``[K]``, on the CPU."""
 
     positions: torch.Tensor
     counts: torch.Tensor
@@ -66,7 +51,6 @@ class ClassIndex:
 
     @property
     def num_classes(self) -> int:
-        """Number of classes ``K``."""
         return self.positions.shape[0]
 
     def of_class(self, c: int) -> torch.Tensor:
@@ -76,20 +60,9 @@ class ClassIndex:
         return self.positions[c, : int(self.counts[c])]
 
     def sample(self, n: int, *, generator: torch.Generator) -> torch.Tensor:
-        """Draw ``n`` distinct positions per class: int64 ``[K, n]`` on the CPU.
+        """``n`` distinct positions per class, int64 ``[K, n]``, drawn with the CPU ``generator`` only.
 
-        Parameters
-        ----------
-        n : int
-            Images per class, ``1 <= n <=`` the smallest class size (no clamping: ask for fewer).
-        generator : torch.Generator
-            A CPU generator, the only source of randomness.
-
-        Raises
-        ------
-        ValueError
-            If ``n`` is out of range (naming the smallest class and its size) or the generator is
-            not a CPU generator.
+        ``ValueError`` unless ``1 <= n <=`` the smallest class (named, with its size: no clamping).
         """
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got n={n!r}")
@@ -108,7 +81,7 @@ class ClassIndex:
 
 
 def normalise(images: torch.Tensor, spec: DatasetSpec, *, max_value: int = 255) -> torch.Tensor:
-    r"""uint8 (or ``[0, max_value]``) ``[..., C, H, W]`` to float32 :math:`(x / m - \mu) / \sigma`, on its device."""
+    r"""Integer ``[..., C, H, W]`` in ``[0, m]`` to float32 :math:`(x / m - \mu) / \sigma`, on its device."""
     mean = torch.tensor(spec.mean, dtype=torch.float32, device=images.device).view(-1, 1, 1)
     std = torch.tensor(spec.std, dtype=torch.float32, device=images.device).view(-1, 1, 1)
     out = images.to(torch.float32).div_(max_value)
@@ -116,10 +89,7 @@ def normalise(images: torch.Tensor, spec: DatasetSpec, *, max_value: int = 255) 
 
 
 def denormalise(images: torch.Tensor, spec: DatasetSpec, *, clamp: bool = True) -> torch.Tensor:
-    r"""Undo the normalisation for plotting: :math:`x \sigma + \mu`, clamped to ``[0, 1]`` by default.
-
-    ``images`` is ``[..., C, H, W]`` with ``C = spec.channels``; the result has its dtype and device.
-    """
+    r"""Undo the normalisation for plotting: :math:`x \sigma + \mu` of ``[..., C, H, W]``, clamped to ``[0, 1]``."""
     if images.dim() < 3 or images.shape[-3] != spec.channels:
         raise ValueError(f"images must be [..., {spec.channels}, H, W], got shape {tuple(images.shape)}")
     mean = torch.tensor(spec.mean, dtype=images.dtype, device=images.device).view(-1, 1, 1)
@@ -130,21 +100,9 @@ def denormalise(images: torch.Tensor, spec: DatasetSpec, *, clamp: bool = True) 
 
 @dataclass(frozen=True, eq=False)
 class ImageSet:
-    """One split on one device: normalised images, labels, spec and a :class:`ClassIndex`.
-
-    Attributes
-    ----------
-    images : torch.Tensor
-        float32 ``[N, C, H, W]``, normalised with ``spec.mean`` / ``spec.std``.
-    labels : torch.Tensor
-        int64 ``[N]`` on the images' device.
-    spec : DatasetSpec
-        What the dataset is (``class_names`` filled in from the files where the table has none).
-    split : str
-        ``"train"`` or ``"test"``.
-    index : ClassIndex
-        Built from ``labels`` on construction.
-    """
+    """One split on one device: float32 ``images [N, C, H, W]`` normalised with ``spec``, int64
+    ``labels [N]`` beside them, the ``spec`` (class names filled in from the files where the table
+    has none), the ``split`` and a :class:`ClassIndex` built from the labels."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -184,7 +142,6 @@ class ImageSet:
 
     @property
     def device(self) -> torch.device:
-        """Where ``images`` and ``labels`` live."""
         return self.images.device
 
     @property
@@ -197,10 +154,7 @@ class ImageSet:
         return self.images[self.index.of_class(c).to(self.device)]
 
     def sample(self, n: int, *, generator: torch.Generator) -> torch.Tensor:
-        """``n`` distinct random images of every class, ``[K, n, C, H, W]`` on the data's device.
-
-        See :meth:`ClassIndex.sample` for the arguments and errors.
-        """
+        """``n`` distinct random images of every class, ``[K, n, C, H, W]`` (see :meth:`ClassIndex.sample`)."""
         positions = self.index.sample(n, generator=generator)
         return self.images[positions.to(self.device, non_blocking=True)]
 

@@ -1,104 +1,75 @@
-"""``load(name, root, split=...)``: one registry key to one normalised split on one device.
-
-Every source returns a :class:`~hdd_lib.data.raw.RawSplit` (uint8 images, int64 labels); here it
-is checked against the dataset's spec, moved to the device and normalised there.
-"""
+"""``load(name, root, split=...)``: a registry key to one split, checked against its spec, normalised on its device."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 
 import torch
 
-from .digits import read_digits
-from .imagefolder import folder_spec, read_cifar10_jpeg, read_image_folder
+from .imagefolder import CIFAR10_JPEG_REMEDY, IMAGEFOLDER_REMEDY, folder_spec, read_cifar10_jpeg, read_image_folder
 from .imageset import ImageSet
-from .raw import RawSplit, check_against_spec
+from .raw import REDOWNLOAD_REMEDY, RawSplit, check_against_spec
 from .specs import SPECS, check_split
-from .tinyimagenet import read_tiny_imagenet
+from .tinyimagenet import TINY_REMEDY, read_tiny_imagenet
 from .torchvision_sources import read_cifar10, read_cifar100, read_fashionmnist, read_mnist, read_svhn
 
-__all__ = ["SOURCES", "available_datasets", "default_root", "load"]
-
-Source = Callable[..., RawSplit]  # (root: Path, split: str, *, download: bool, cache_dir) -> RawSplit
+__all__ = ["SOURCES", "available_datasets", "default_root", "load", "read_digits"]
 
 
-def _read_digits(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
-    return read_digits(split)  # bundled with scikit-learn: no root, nothing to download
+def read_digits(split: str = "train") -> RawSplit:
+    """scikit-learn's bundled 8x8 digits (no file, no network): uint8 ``[N, 1, 8, 8]``, values 0..16.
+
+    The split is fixed and stratified: within each class, in ``load_digits`` order, every fifth
+    image (class rank 4, 9, 14, ...) is a test image: 1,442 train and 355 test images.
+    """
+    from sklearn.datasets import load_digits  # heavy import, kept out of ``import hdd_lib``
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images).to(torch.uint8).unsqueeze(1)
+    labels = torch.from_numpy(bunch.target).to(torch.int64)
+    counts = torch.bincount(labels, minlength=10)
+    rank = torch.empty_like(labels)
+    starts = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    rank[torch.argsort(labels, stable=True)] = torch.arange(labels.numel()) - starts
+    keep = rank % 5 == 4 if split == "test" else rank % 5 != 4
+    return RawSplit(images[keep].contiguous(), labels[keep], tuple(str(c) for c in range(10)), max_value=16)
 
 
-#: The source behind each fixed registry key (``"imagefolder"`` is handled by :func:`load` itself).
-SOURCES: MappingProxyType[str, Source] = MappingProxyType(
-    {
-        "mnist": read_mnist,
-        "fashionmnist": read_fashionmnist,
-        "svhn": read_svhn,
-        "cifar10": read_cifar10,
-        "cifar100": read_cifar100,
-        "tinyimagenet": read_tiny_imagenet,
-        "digits": _read_digits,
-        "cifar10_jpeg": read_cifar10_jpeg,
-    }
-)
+#: The reader behind each fixed key: ``(root, split, *, download, cache_dir) -> RawSplit``.
+SOURCES = MappingProxyType({
+    "mnist": read_mnist, "fashionmnist": read_fashionmnist, "svhn": read_svhn, "cifar10": read_cifar10,
+    "cifar100": read_cifar100, "tinyimagenet": read_tiny_imagenet, "cifar10_jpeg": read_cifar10_jpeg,
+    "digits": lambda root, split, **_: read_digits(split),
+})  # fmt: skip
+_REMEDIES = {"tinyimagenet": TINY_REMEDY, "cifar10_jpeg": CIFAR10_JPEG_REMEDY, "imagefolder": IMAGEFOLDER_REMEDY}
 
 
 def available_datasets() -> list[str]:
-    """Registry keys accepted by :func:`load`, sorted."""
+    """Keys accepted by :func:`load`, sorted."""
     return sorted([*SOURCES, "imagefolder"])
 
 
 def default_root() -> Path:
-    """The data root used when none is given: ``$HDD_DATA_ROOT`` if set, else ``./data``."""
+    """``$HDD_DATA_ROOT`` if set, else ``./data``."""
     return Path(os.environ.get("HDD_DATA_ROOT") or "data").expanduser()
 
 
-def load(
-    name: str,
-    root: str | os.PathLike | None = None,
-    *,
-    split: str = "train",
-    download: bool = False,
-    device: str | torch.device = "cpu",
-    cache_dir: str | os.PathLike | None = None,
-) -> ImageSet:
-    """Load one split of a dataset as normalised float32 images on ``device``, with a per-class index.
+def load(name: str, root: str | os.PathLike | None = None, *, split: str = "train", download: bool = False,
+         device: str | torch.device = "cpu", cache_dir: str | os.PathLike | None = None) -> ImageSet:  # fmt: skip
+    """One split of a dataset: normalised float32 images on ``device``, labels and a per-class index.
 
-    Parameters
-    ----------
-    name : str
-        A key of :func:`available_datasets`: ``mnist``, ``fashionmnist``, ``svhn``, ``cifar10``,
-        ``cifar100``, ``tinyimagenet``, ``digits``, ``cifar10_jpeg`` or ``imagefolder``.
-    root : path, optional
-        The data root holding the files in torchvision's layout; ``None`` means
-        ``$HDD_DATA_ROOT`` or ``./data``. For ``imagefolder`` it is the tree itself (a folder
-        or a tar archive with ``train/<class>/...`` and ``test/<class>/...``) and is required.
-        ``digits`` ignores it.
-    split : {"train", "test"}
-        Tiny-ImageNet's ``test`` is its labelled ``val`` split.
-    download : bool
-        Fetch missing files with torchvision (needs internet). ``False`` never touches the network.
-    device : str or torch.device
-        Where the images and labels go; normalisation happens there.
-    cache_dir : path, optional
-        Decode cache for JPEG sources (``cifar10_jpeg``, ``tinyimagenet``, ``imagefolder``);
-        default ``$HDD_CACHE_DIR`` or ``~/.cache/hdd_lib``.
+    ``root`` is the data root in torchvision's layout (``None``: :func:`default_root`); for
+    ``imagefolder`` the tree itself (folder or tar archive); ``digits`` ignores it. Tiny-ImageNet's
+    ``test`` split is its labelled ``val``. ``download=True`` fetches missing files (torchvision);
+    ``False`` never touches the network. ``cache_dir`` holds decoded JPEG/PNG trees (default
+    ``$HDD_CACHE_DIR`` or ``~/.cache/hdd_lib``). Normalisation happens on ``device``.
 
-    Returns
-    -------
-    ImageSet
-        ``images`` float32 ``[N, C, H, W]``, ``labels`` int64 ``[N]``, ``spec``, ``index``.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name or split, or ``imagefolder`` without a root.
-    DatasetNotFoundError
-        If the files are absent (naming dataset, root and expected files) and not downloaded.
-    DatasetCorruptError
-        If a file is present but fails its checksum or cannot be parsed.
+    Raises ``ValueError`` (unknown name or split, no root for ``imagefolder``, a tree that is not
+    one dataset), :class:`DatasetNotFoundError` (a ``FileNotFoundError``: files absent) or
+    :class:`DatasetCorruptError` (a ``ValueError``: a file fails its checksum or cannot be
+    parsed), each one line naming the dataset, the place and the remedy.
     """
     if not isinstance(name, str) or name not in (*SOURCES, "imagefolder"):
         hint = f" (keys are lower case: {name.lower()!r})" if isinstance(name, str) and name.lower() in SOURCES else ""
@@ -106,13 +77,11 @@ def load(
     check_split(split)
     if name == "imagefolder":
         if root is None:
-            raise ValueError(
-                "'imagefolder' needs root: the folder or tar archive holding train/<class>/ and test/<class>/"
-            )
+            raise ValueError("'imagefolder' needs root: the folder or tar archive with train/<class>/, test/<class>/")
         splits = read_image_folder(root, cache_dir=cache_dir)
         raw, spec, where = splits[split], folder_spec(splits["train"]), root
     else:
         where = Path(root).expanduser() if root is not None else default_root()
         raw, spec = SOURCES[name](where, split, download=download, cache_dir=cache_dir), SPECS[name]
-    check_against_spec(raw, spec, where)
+    check_against_spec(raw, spec, where, _REMEDIES.get(name, REDOWNLOAD_REMEDY))
     return ImageSet.from_raw(raw, spec, split=split, device=device)

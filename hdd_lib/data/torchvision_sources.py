@@ -1,16 +1,12 @@
 """MNIST, Fashion-MNIST, SVHN, CIFAR-10 and CIFAR-100 through torchvision's dataset classes.
 
-torchvision finds, verifies (MD5) and downloads the files; we take its ``.data`` / ``.targets`` /
-``.labels`` arrays in one vectorised conversion (no per-image PIL round trip) and turn its
-"Dataset not found or corrupted" ``RuntimeError`` into :class:`DatasetNotFoundError` (files absent,
-naming them) or :class:`DatasetCorruptError` (files present, naming the one that fails its MD5 or
-cannot be parsed).
-
-Layouts under the data root are torchvision's: ``MNIST/raw/``, ``FashionMNIST/raw/``,
-``cifar-10-batches-py/``, ``cifar-100-python/``, and SVHN's ``train_32x32.mat`` /
-``test_32x32.mat`` directly in the root. For the MNIST family a root that holds only the four
-official ``*-ubyte.gz`` files (a read-only copy, where torchvision cannot extract them) also
-works: the ``.gz`` files are checked against torchvision's MD5 table and read directly.
+torchvision finds, verifies (MD5) and downloads the files in its layouts under the root
+(``MNIST/raw/``, ``FashionMNIST/raw/``, ``cifar-10-batches-py/``, ``cifar-100-python/``, SVHN's
+``{train,test}_32x32.mat``); we convert its arrays in one go and turn its failures into
+:class:`DatasetNotFoundError` (naming the absent files) or :class:`DatasetCorruptError` (naming
+the file that fails its MD5 or cannot be parsed). A root holding only the four official MNIST
+``*-ubyte.gz`` files (a read-only copy, which torchvision cannot extract) is read directly, after
+the same MD5 check.
 """
 
 from __future__ import annotations
@@ -21,6 +17,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,21 +25,9 @@ import torch
 
 # torchvision is imported where a reader runs, not with hdd_lib: it costs ~2.5 s per process
 # (it loads torch._dynamo), which every pipeline stage would pay for nothing on the embedded digits.
-
-from .errors import DOWNLOAD_FAILED_REMEDY, DatasetCorruptError, DatasetNotFoundError
-from .raw import RawSplit
+from .raw import DOWNLOAD_FAILED_REMEDY, DatasetCorruptError, DatasetNotFoundError, RawSplit
 
 __all__ = ["read_mnist", "read_fashionmnist", "read_svhn", "read_cifar10", "read_cifar100"]
-
-
-def read_mnist(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
-    """MNIST: uint8 ``[N, 1, 28, 28]`` (60,000 train / 10,000 test) from ``<root>/MNIST/raw/``."""
-    return _read_mnist_family("mnist", _tvd().MNIST, root, split, download)
-
-
-def read_fashionmnist(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
-    """Fashion-MNIST: uint8 ``[N, 1, 28, 28]`` from ``<root>/FashionMNIST/raw/``."""
-    return _read_mnist_family("fashionmnist", _tvd().FashionMNIST, root, split, download)
 
 
 def read_svhn(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
@@ -55,31 +40,21 @@ def read_svhn(root: Path, split: str, *, download: bool = False, cache_dir=None)
     return RawSplit(images, torch.from_numpy(np.asarray(ds.labels, dtype=np.int64)))
 
 
-def read_cifar10(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
-    """CIFAR-10: uint8 ``[N, 3, 32, 32]`` (50,000 / 10,000) from ``<root>/cifar-10-batches-py/``."""
-    return _read_cifar("cifar10", _tvd().CIFAR10, root, split, download)
-
-
-def read_cifar100(root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
-    """CIFAR-100 (fine labels): uint8 ``[N, 3, 32, 32]`` from ``<root>/cifar-100-python/``."""
-    return _read_cifar("cifar100", _tvd().CIFAR100, root, split, download)
-
-
 def _tvd():
-    """``torchvision.datasets``, imported on first use."""
     from torchvision import datasets
 
     return datasets
 
 
 def _check_integrity(path: Path, md5: str) -> bool:
-    """torchvision's MD5 check of one file."""
     from torchvision.datasets.utils import check_integrity
 
     return check_integrity(os.fspath(path), md5)
 
 
-def _read_cifar(dataset: str, cls: type, root: Path, split: str, download: bool) -> RawSplit:
+def _read_cifar(dataset: str, root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
+    """CIFAR-10 / CIFAR-100 (fine labels): uint8 ``[N, 3, 32, 32]``, class names from the files."""
+    cls = _tvd().CIFAR10 if dataset == "cifar10" else _tvd().CIFAR100
     checks = [(f"{cls.base_folder}/{name}", md5) for name, md5 in cls.train_list + cls.test_list]
     checks.append((f"{cls.base_folder}/{cls.meta['filename']}", cls.meta["md5"]))
     build = lambda dl: cls(os.fspath(root), train=split == "train", download=dl)  # noqa: E731
@@ -89,13 +64,9 @@ def _read_cifar(dataset: str, cls: type, root: Path, split: str, download: bool)
     return RawSplit(images, labels, tuple(ds.classes))
 
 
-def _construct(
-    dataset: str, root: Path, checks: Sequence[tuple[str, str]], build: Callable[[bool], object], download: bool
-):
-    """Run ``build(download)`` (a torchvision constructor) and translate its failures into our errors.
-
-    ``checks`` lists ``(path relative to root, md5)`` for the files torchvision verifies.
-    """
+def _construct(dataset: str, root: Path, checks: Sequence[tuple[str, str]], build: Callable[[bool], object],
+               download: bool):  # fmt: skip
+    """``build(download)`` (a torchvision constructor) with its failures translated; ``checks``: (file, md5)."""
     expected = [name for name, _ in checks]
     missing = [name for name in expected if not (root / name).is_file()]
     if missing and not download:
@@ -109,46 +80,39 @@ def _construct(
             raise DatasetNotFoundError(dataset, root, expected, reason=reason, remedy=remedy) from err
         for name, md5 in checks:
             if not _check_integrity(root / name, md5):
-                raise DatasetCorruptError(
-                    dataset, root / name, f"its MD5 does not match torchvision's checksum {md5}"
-                ) from err
+                raise DatasetCorruptError(dataset, root / name, f"its MD5 does not match torchvision's checksum {md5}")
         raise DatasetCorruptError(dataset, root / expected[0], f"{type(err).__name__}: {err}") from err
 
 
-def _read_mnist_family(dataset: str, cls: type, root: Path, split: str, download: bool) -> RawSplit:
+def _read_mnist_family(dataset: str, root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
+    """MNIST / Fashion-MNIST: uint8 ``[N, 1, 28, 28]`` from ``<root>/{MNIST,FashionMNIST}/raw/``."""
+    cls = _tvd().MNIST if dataset == "mnist" else _tvd().FashionMNIST
     raw_dir = root / cls.__name__ / "raw"
-    prefix = "train" if split == "train" else "t10k"
-    gz_names = [f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"]
+    gz_names = [f"{'train' if split == 'train' else 't10k'}-{kind}-ubyte.gz" for kind in ("images-idx3", "labels-idx1")]
+    extracted = all((raw_dir / os.path.splitext(name)[0]).is_file() for name, _ in cls.resources)
+    if not extracted and all((raw_dir / name).is_file() for name in gz_names):  # the official files, read in place
+        md5s = dict(cls.resources)
+        for name in gz_names:
+            if not _check_integrity(raw_dir / name, md5s[name]):
+                reason = f"its MD5 does not match torchvision's checksum {md5s[name]}"
+                raise DatasetCorruptError(dataset, raw_dir / name, reason)
+        images, labels = (_read_idx_gz(dataset, raw_dir / name, ndim=n) for name, n in zip(gz_names, (3, 1)))
+        if images.shape[0] != labels.shape[0]:
+            raise DatasetCorruptError(dataset, raw_dir, f"{images.shape[0]} images but {labels.shape[0]} labels")
+        return RawSplit(images.unsqueeze(1).contiguous(), labels.to(torch.int64))
     build = lambda dl: cls(os.fspath(root), train=split == "train", download=dl)  # noqa: E731
-    if all((raw_dir / os.path.splitext(name)[0]).is_file() for name, _ in cls.resources):
-        try:  # torchvision's own layout after a download: it reads the extracted files
+    if extracted:  # torchvision's own layout after a download: it reads the extracted files
+        try:
             ds = build(False)
         except Exception as err:
             raise DatasetCorruptError(dataset, raw_dir, f"cannot read the extracted files: {err!r}") from err
-        return RawSplit(ds.data.to(torch.uint8).unsqueeze(1).contiguous(), ds.targets.to(torch.int64))
-    if all((raw_dir / name).is_file() for name in gz_names):
-        return _read_mnist_gz(dataset, cls, raw_dir, gz_names)
-    if not download:
+    elif download:
+        ds = _construct(dataset, root, [(f"{cls.__name__}/raw/{n}", md5) for n, md5 in cls.resources], build, True)
+    else:
         expected = [f"{cls.__name__}/raw/{name}" for name in gz_names]
-        raise DatasetNotFoundError(
-            dataset, root, expected, reason="neither these .gz files nor their extracted copies are there"
-        )
-    ds = _construct(dataset, root, [(f"{cls.__name__}/raw/{n}", md5) for n, md5 in cls.resources], build, True)
+        reason = "neither these .gz files nor their extracted copies are there"
+        raise DatasetNotFoundError(dataset, root, expected, reason=reason)
     return RawSplit(ds.data.to(torch.uint8).unsqueeze(1).contiguous(), ds.targets.to(torch.int64))
-
-
-def _read_mnist_gz(dataset: str, cls: type, raw_dir: Path, gz_names: Sequence[str]) -> RawSplit:
-    """Read the official ``.gz`` files in place, after checking them against torchvision's MD5 table."""
-    md5s = dict(cls.resources)
-    for name in gz_names:
-        if not _check_integrity(raw_dir / name, md5s[name]):
-            reason = f"its MD5 does not match torchvision's checksum {md5s[name]}"
-            raise DatasetCorruptError(dataset, raw_dir / name, reason)
-    images = _read_idx_gz(dataset, raw_dir / gz_names[0], ndim=3)
-    labels = _read_idx_gz(dataset, raw_dir / gz_names[1], ndim=1)
-    if images.shape[0] != labels.shape[0]:
-        raise DatasetCorruptError(dataset, raw_dir, f"{images.shape[0]} images but {labels.shape[0]} labels")
-    return RawSplit(images.unsqueeze(1).contiguous(), labels.to(torch.int64))
 
 
 def _read_idx_gz(dataset: str, path: Path, *, ndim: int) -> torch.Tensor:
@@ -162,7 +126,10 @@ def _read_idx_gz(dataset: str, path: Path, *, ndim: int) -> torch.Tensor:
         raise DatasetCorruptError(dataset, path, f"not an IDX file of uint8 with {ndim} dimension(s)")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     if len(data) - header != math.prod(dims):
-        raise DatasetCorruptError(
-            dataset, path, f"the header promises {math.prod(dims)} values but {len(data) - header} follow"
-        )
+        reason = f"the header promises {math.prod(dims)} values but {len(data) - header} follow"
+        raise DatasetCorruptError(dataset, path, reason)
     return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).view(*dims)
+
+
+read_mnist, read_fashionmnist = partial(_read_mnist_family, "mnist"), partial(_read_mnist_family, "fashionmnist")
+read_cifar10, read_cifar100 = partial(_read_cifar, "cifar10"), partial(_read_cifar, "cifar100")

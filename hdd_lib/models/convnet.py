@@ -1,79 +1,51 @@
-r"""The DC-benchmark ConvNet: the network that embeds images in DM, IDM, HDD and GeoDM.
+r"""The DC-benchmark ConvNet (Zhao & Bilen), the network that embeds images in DM, IDM, HDD and GeoDM.
 
-``depth`` blocks of
-
-.. math::
-    \text{conv}_{3\times 3}(\text{width}) \to \text{norm} \to \text{act} \to \text{pool}_{2\times 2}
-
-followed by a linear classifier on the flattened output of the last block. With the defaults
-(width 128, depth 3, instance norm, ReLU, average pooling) a 32x32 input (or a 28x28 one, padded
-to 32x32 by the first convolution) gives :math:`128 \cdot 4 \cdot 4 = 2048` features (SPEC,
-"Common protocol"). Instance norm normalises each sample on its own, so features of a batch equal
-the features of its samples embedded one by one: class-batched forwards are exact.
+``depth`` blocks of :math:`\text{conv}_{3\times 3}(\text{width}) \to \text{norm} \to \text{act}
+\to \text{pool}_{2\times 2}` and a linear classifier on the flattened last block. The defaults
+(width 128, depth 3, instance norm, ReLU, average pooling) give :math:`128 \cdot 4 \cdot 4 = 2048`
+features for 32x32 (and 28x28) inputs (SPEC, "Common protocol"). Instance norm works per sample,
+so a batch embeds exactly like its samples one by one: class-batched forwards are exact.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from .base import Backbone
-from .layers import (
-    ACTS,
-    NORMS,
-    POOLS,
-    check_choice,
-    check_positive_int,
-    effective_size,
-    make_act,
-    make_norm,
-    make_pool,
-    stem_padding,
-)
+from .layers import ACTS, NORMS, POOLS, Backbone, check_choice, check_positive_int, make_act, make_norm, make_pool
+from .layers import stem_padding
 
 __all__ = ["ConvNet"]
 
 
 class ConvNet(Backbone):
-    """Conv3x3 -> norm -> act -> pool blocks and a linear classifier (Zhao & Bilen's ConvNet).
+    """Conv3x3 -> norm -> act -> pool blocks and a linear classifier.
 
     Parameters
     ----------
-    channels : int
-        Input channels.
-    num_classes : int
-        Number of logits.
-    image_size : int
-        Side of the square inputs; 28 is padded to 32 inside the first convolution (padding 3).
-    width : int, default 128
-        Channels of every convolution.
-    depth : int, default 3
-        Number of blocks.
-    act : {"relu", "sigmoid", "leakyrelu"}, default "relu"
-    norm : {"instancenorm", "batchnorm", "layernorm", "groupnorm", "none"}, default "instancenorm"
+    channels, num_classes, image_size : int
+        Input channels, logits, side of the square inputs.
+    width, depth : int, default 128, 3
+        Channels of every convolution; number of blocks.
+    act : {"relu", "sigmoid", "leakyrelu"}
+    norm : {"instancenorm", "batchnorm", "layernorm", "groupnorm", "none"}
         See :func:`~hdd_lib.models.layers.make_norm`.
-    pool : {"avgpooling", "maxpooling", "none"}, default "avgpooling"
-        Each pooling halves the map (floor); ``"none"`` keeps it.
+    pool : {"avgpooling", "maxpooling", "none"}
+    first_padding : int or None
+        Zero padding of the first convolution. ``None``: 1, or 3 at 28x28 (28 -> 32). The
+        official code pads by 3 for every 1-channel input: ``first_padding=3`` (an 8x8 input
+        then gives a 12x12 first map).
 
     Attributes
     ----------
-    feature_dim : int
-        ``width * s * s`` with ``s`` the side after ``depth`` blocks.
     feature_shape : tuple of int
-        ``(width, s, s)``, the last block's output before flattening.
+        ``(width, s, s)`` after the last block, ``s = floor((image_size + 2 p - 2) / 2**depth)``
+        with pooling; ``feature_dim = width * s * s``.
 
     Raises
     ------
     ValueError
-        For an unknown ``act``/``norm``/``pool``, a non-positive size, or when ``depth`` poolings
-        would shrink the map below 1 pixel.
-
-    Examples
-    --------
-    >>> net = ConvNet(3, 10, 32)
-    >>> net.feature_dim
-    2048
-    >>> ConvNet(1, 10, 8).feature_dim   # 8 -> 4 -> 2 -> 1
-    128
+        For an unknown ``act``/``norm``/``pool``, a non-positive size, a negative padding, or when
+        ``depth`` poolings would shrink the map below 1 pixel.
     """
 
     def __init__(
@@ -87,6 +59,7 @@ class ConvNet(Backbone):
         act: str = "relu",
         norm: str = "instancenorm",
         pool: str = "avgpooling",
+        first_padding: int | None = None,
     ) -> None:
         super().__init__(channels, num_classes, image_size)
         check_positive_int("width", width)
@@ -94,28 +67,25 @@ class ConvNet(Backbone):
         check_choice("act", act, ACTS)
         check_choice("norm", norm, NORMS)
         check_choice("pool", pool, POOLS)
+        if first_padding is None:
+            first_padding = stem_padding(image_size, 3)
+        elif isinstance(first_padding, bool) or not isinstance(first_padding, int) or first_padding < 0:
+            raise ValueError(f"first_padding must be None or an integer >= 0, got first_padding={first_padding!r}")
         self.width, self.depth, self.act, self.norm, self.pool = width, depth, act, norm, pool
+        self.first_padding = first_padding
 
-        size = effective_size(image_size)
+        size = image_size + 2 * first_padding - 2  # after the first 3x3 convolution
         blocks = []
-        in_channels = channels
         for i in range(depth):
-            if pool != "none" and size < 2:
+            if size < 1 or (pool != "none" and size < 2):
                 raise ValueError(
                     f"ConvNet with depth={depth} and pool={pool!r} shrinks a {image_size}x{image_size} "
                     f"input below 1 pixel (block {i + 1} receives a {size}x{size} map); use a smaller "
                     f"depth, a larger image_size or pool='none'"
                 )
-            padding = stem_padding(image_size, 3) if i == 0 else 1
-            blocks.append(
-                nn.Sequential(
-                    nn.Conv2d(in_channels, width, kernel_size=3, padding=padding),
-                    make_norm(norm, width, size),
-                    make_act(act),
-                    make_pool(pool),
-                )
-            )
-            in_channels = width
+            padding = first_padding if i == 0 else 1
+            conv = nn.Conv2d(channels if i == 0 else width, width, kernel_size=3, padding=padding)
+            blocks.append(nn.Sequential(conv, make_norm(norm, width, size), make_act(act), make_pool(pool)))
             if pool != "none":
                 size //= 2
         self.features = nn.Sequential(*blocks)

@@ -1,97 +1,58 @@
-"""Building blocks shared by the architectures: argument checks, norm / activation / pooling layers.
+"""What every architecture shares: the :class:`Backbone` interface, argument checks, norm/act/pool layers.
 
-Every variant is chosen by a lower-case string (``norm="instancenorm"``, ``act="relu"``,
-``pool="avgpooling"``), the spellings of the DC benchmark. An unknown string raises
-``ValueError`` naming the argument, the value and the known choices.
-
-28x28 inputs (MNIST, FashionMNIST) are treated as 32x32 by every architecture: the first
-convolution gets :data:`PAD_28` extra pixels of zero padding on each side, so the feature sizes
-equal those of 32x32 inputs (2048 for the default ConvNet).
+Variants are lower-case strings, the DC benchmark's spellings (``norm="instancenorm"``,
+``act="relu"``, ``pool="avgpooling"``). 28x28 inputs are treated as 32x32 by every architecture:
+the first convolution pads :data:`PAD_28` more pixels per side, so features match 32x32 inputs.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-__all__ = [
-    "NORMS",
-    "CHANNEL_NORMS",
-    "ACTS",
-    "POOLS",
-    "GROUPNORM_GROUPS",
-    "PAD_28",
-    "check_positive_int",
-    "check_choice",
-    "effective_size",
-    "stem_padding",
-    "make_norm",
-    "make_act",
-    "make_pool",
-]
+__all__ = ["Backbone", "NORMS", "CHANNEL_NORMS", "ACTS", "POOLS", "check_positive_int", "check_choice",
+           "effective_size", "stem_padding", "make_norm", "make_act", "make_pool"]  # fmt: skip
 
-#: Normalisation layers of :class:`~hdd_lib.models.ConvNet`.
 NORMS = ("instancenorm", "batchnorm", "layernorm", "groupnorm", "none")
-#: Normalisations that need no feature-map size (used by AlexNet, VGG11 and ResNet18).
+#: The norms that need no feature-map size (AlexNet, VGG11, ResNet18).
 CHANNEL_NORMS = ("instancenorm", "batchnorm", "groupnorm", "none")
 ACTS = ("relu", "sigmoid", "leakyrelu")
 POOLS = ("avgpooling", "maxpooling", "none")
-
-#: Number of groups of ``norm="groupnorm"`` (the DC benchmark's value).
-GROUPNORM_GROUPS = 4
-#: Extra zero padding (per side) of the first convolution for 28x28 inputs: 28 + 2 * 2 = 32.
-PAD_28 = 2
-#: Negative slope of ``act="leakyrelu"``.
+GROUPNORM_GROUPS = 4  # the DC benchmark's value
+PAD_28 = 2  # 28 + 2 * 2 = 32
 LEAKY_SLOPE = 0.01
 
 
 def check_positive_int(name: str, value: object) -> int:
-    """Return ``value`` if it is an integer >= 1, else raise ``ValueError`` naming ``name``."""
+    """``value`` if it is an integer >= 1, else ``ValueError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {name}={value!r}")
     return value
 
 
 def check_choice(name: str, value: object, known: tuple[str, ...]) -> str:
-    """Return ``value`` if it is one of ``known``, else raise ``ValueError`` naming both."""
+    """``value`` if it is one of ``known``, else ``ValueError`` naming both."""
     if value not in known:
         raise ValueError(f"unknown {name} {value!r}; known: {', '.join(known)}")
     return value  # type: ignore[return-value]
 
 
 def effective_size(image_size: int) -> int:
-    """Side length seen after the first convolution: 32 for 28x28 inputs, ``image_size`` otherwise."""
+    """Side after the first "same" convolution: 32 for 28x28 inputs, else ``image_size``."""
     return image_size + 2 * PAD_28 if image_size == 28 else image_size
 
 
 def stem_padding(image_size: int, kernel_size: int) -> int:
-    """Padding of the first ``kernel_size`` convolution: "same" padding, plus :data:`PAD_28` at 28x28.
-
-    Examples
-    --------
-    >>> stem_padding(32, 3), stem_padding(28, 3), stem_padding(28, 5)
-    (1, 3, 4)
-    """
+    """``kernel_size // 2`` ("same"), plus :data:`PAD_28` at 28x28: (1, 3, 4) for (32, 3), (28, 3), (28, 5)."""
     return kernel_size // 2 + (PAD_28 if image_size == 28 else 0)
 
 
 def make_norm(norm: str, channels: int, size: int | None = None) -> nn.Module:
-    """Normalisation layer for a ``[B, channels, size, size]`` feature map.
+    """Norm of a ``[B, channels, size, size]`` map.
 
-    Parameters
-    ----------
-    norm : {"instancenorm", "batchnorm", "layernorm", "groupnorm", "none"}
-        ``"instancenorm"`` is ``GroupNorm(channels, channels, affine=True)`` (per sample and
-        channel, as in the DC benchmark); ``"batchnorm"`` is ``BatchNorm2d``; ``"layernorm"``
-        normalises each sample over ``(C, H, W)`` with an element-wise affine map (``LayerNorm``);
-        ``"groupnorm"`` uses :data:`GROUPNORM_GROUPS` groups; ``"none"`` is the identity.
-    channels : int
-        Number of channels ``C``.
-    size : int, optional
-        Spatial side ``H = W``; required by ``"layernorm"`` only.
-
-    Returns
-    -------
-    torch.nn.Module
+    ``instancenorm`` is ``GroupNorm(C, C)`` (per sample and channel, as in the DC benchmark),
+    ``layernorm`` is ``LayerNorm([C, size, size])`` (ConvNet only: it needs ``size``),
+    ``groupnorm`` uses 4 groups, ``batchnorm`` is ``BatchNorm2d``, ``none`` the identity.
     """
     check_choice("norm", norm, NORMS)
     if norm == "instancenorm":
@@ -113,20 +74,50 @@ def make_norm(norm: str, channels: int, size: int | None = None) -> nn.Module:
 
 
 def make_act(act: str) -> nn.Module:
-    """Activation ``"relu"``, ``"sigmoid"`` or ``"leakyrelu"`` (slope :data:`LEAKY_SLOPE`)."""
+    """``relu``, ``sigmoid`` or ``leakyrelu`` (slope 0.01)."""
     check_choice("act", act, ACTS)
-    if act == "relu":
-        return nn.ReLU()
-    if act == "sigmoid":
-        return nn.Sigmoid()
-    return nn.LeakyReLU(LEAKY_SLOPE)
+    if act == "leakyrelu":
+        return nn.LeakyReLU(LEAKY_SLOPE)
+    return nn.ReLU() if act == "relu" else nn.Sigmoid()
 
 
 def make_pool(pool: str) -> nn.Module:
-    """Pooling ``"avgpooling"`` / ``"maxpooling"`` (kernel 2, stride 2: halves H and W) or ``"none"``."""
+    """2x2, stride-2 ``avgpooling`` / ``maxpooling`` (halves H and W, floor), or ``none``."""
     check_choice("pool", pool, POOLS)
-    if pool == "avgpooling":
-        return nn.AvgPool2d(kernel_size=2, stride=2)
-    if pool == "maxpooling":
-        return nn.MaxPool2d(kernel_size=2, stride=2)
-    return nn.Identity()
+    if pool == "none":
+        return nn.Identity()
+    return (nn.AvgPool2d if pool == "avgpooling" else nn.MaxPool2d)(kernel_size=2, stride=2)
+
+
+class Backbone(nn.Module):
+    """A feature extractor ``features`` and a linear ``classifier`` on its flattened output.
+
+    Subclasses build ``self.features`` and call :meth:`_add_classifier` with ``feature_dim``.
+    ``embed(x)`` maps ``[B, channels, image_size, image_size]`` to ``[B, feature_dim]``;
+    ``forward(x)`` to logits ``[B, num_classes]``.
+    """
+
+    features: nn.Module
+    classifier: nn.Linear
+    feature_dim: int
+
+    def __init__(self, channels: int, num_classes: int, image_size: int) -> None:
+        super().__init__()
+        self.channels = check_positive_int("channels", channels)
+        self.num_classes = check_positive_int("num_classes", num_classes)
+        self.image_size = check_positive_int("image_size", image_size)
+
+    def _add_classifier(self, feature_dim: int) -> None:
+        self.feature_dim = int(feature_dim)
+        self.classifier = nn.Linear(self.feature_dim, self.num_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Flattened output of the last feature block, ``[B, feature_dim]``."""
+        expected = (self.channels, self.image_size, self.image_size)
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            shape = ", ".join(map(str, expected))
+            raise ValueError(f"{type(self).__name__} expects images of shape [B, {shape}], got shape {tuple(x.shape)}")
+        return self.features(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(x))

@@ -178,8 +178,11 @@ def encode(array_hwc: np.ndarray, fmt: str = "PNG") -> bytes:
     return buf.getvalue()
 
 
-def write_tree(root: Path, classes, *, per_class=(3, 2), size=(6, 5), channels=3, seed=0, fmt="PNG", top=""):
-    """``<root>/[top/]{train,test}/<class>/<i>.png``; returns ``{split: [(class, name, HWC array)]}``."""
+def write_tree(root: Path, classes, *, per_class=(3, 2), size=(6, 5), channels=3, seed=0, fmt="PNG", top="", bits=8):
+    """``<root>/[top/]{train,test}/<class>/<i>.png``; returns ``{split: [(class, name, HWC array)]}``.
+
+    ``bits=16`` writes 16-bit grey images (PIL mode ``I;16``) with values spread over 0..65535.
+    """
     rng = np.random.default_rng(seed)
     written = {}
     for split, n in zip(("train", "test"), per_class):
@@ -188,7 +191,10 @@ def write_tree(root: Path, classes, *, per_class=(3, 2), size=(6, 5), channels=3
             folder = Path(root) / top / split / c
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                arr = images(rng, 1, (*size, channels))[0]
+                if bits == 16:
+                    arr = rng.integers(0, 65536, size=(*size, 1), dtype=np.uint16)
+                else:
+                    arr = images(rng, 1, (*size, channels))[0]
                 name = f"{i}.{fmt.lower()}"
                 (folder / name).write_bytes(encode(arr, fmt))
                 written[split].append((c, name, arr))

@@ -8,6 +8,7 @@ import tarfile
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from hdd_lib.data import DatasetCorruptError, DatasetNotFoundError, load
 from hdd_lib.data import imagefolder as imagefolder_module
@@ -68,6 +69,47 @@ def test_grey_tree_has_one_channel(tmp_path):
     assert data.spec.channels == 1 and data.images.shape[1] == 1
 
 
+@pytest.mark.parametrize("fmt, as_tar", [("PNG", False), ("TIFF", False), ("PNG", True)], ids=["png", "tiff", "png-tar.gz"])
+def test_16_bit_trees_are_scaled_by_65535_not_clipped(tmp_path, fmt, as_tar):
+    written = fabricate.write_tree(tmp_path / "t16", CLASSES, per_class=(4, 2), fmt=fmt, bits=16)
+    path = fabricate.tar_folder(tmp_path / "t16", tmp_path / "t16.tar.gz") if as_tar else tmp_path / "t16"
+    raw = read_image_folder(path, cache_dir=tmp_path / "cache")["train"]
+    x, y = stacked(written, "train")  # uint16 [N, 1, 6, 5]
+    assert raw.images.dtype == torch.uint16 and raw.max_value == 65535
+    assert torch.equal(raw.images.to(torch.int32), x.to(torch.int32)) and torch.equal(raw.labels, y)
+    data = load("imagefolder", path, cache_dir=tmp_path / "cache")
+    x01 = x.double() / 65535
+    assert x01.mean() == pytest.approx(0.5, abs=0.05)  # a uniform 16-bit image is mid-grey, not white
+    np.testing.assert_allclose(data.spec.mean, x01.mean(dim=(0, 2, 3)), atol=1e-9)
+    np.testing.assert_allclose(data.spec.std, x01.std(dim=(0, 2, 3), unbiased=False), atol=1e-9)
+    v = int(x[5, 0, 3, 2])
+    expected = (v / 65535 - data.spec.mean[0]) / data.spec.std[0]
+    assert data.images[5, 0, 3, 2].item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_tree_mixing_8_and_16_bit_images_keeps_both_scales(tmp_path):
+    written = fabricate.write_tree(tmp_path, ["a", "b"], per_class=(2, 1), channels=1)
+    (tmp_path / "train" / "b" / "0.png").write_bytes(fabricate.encode(np.full((6, 5, 1), 65535, dtype=np.uint16)))
+    raw = read_image_folder(tmp_path)["test"]
+    assert raw.images.dtype == torch.uint16  # every split on one scale
+    eight_bit = written["test"][0][2]  # test/a/0.png
+    assert torch.equal(raw.images[0, 0].to(torch.int32), torch.from_numpy(eight_bit[..., 0].astype(np.int32) * 257))
+
+
+def test_a_float_image_is_a_clear_refusal(tmp_path):
+    fabricate.write_tree(tmp_path, ["a", "b"])
+    Image.fromarray(np.ones((6, 5), dtype=np.float32)).save(tmp_path / "train" / "a" / "9.tif")
+    with pytest.raises(DatasetCorruptError, match=r"9\.tif.*floating-point.*8- or 16-bit"):
+        load("imagefolder", tmp_path)
+
+
+def test_one_class_is_refused_naming_the_folder(tmp_path):
+    fabricate.write_tree(tmp_path / "one", ["only"])
+    with pytest.raises(ValueError, match=r"'imagefolder' at '.*one' has 1 class \['only'\]; .*at least 2") as info:
+        load("imagefolder", tmp_path / "one")
+    assert "\n" not in str(info.value)
+
+
 def test_mixed_sizes_are_a_clear_error(tmp_path):
     fabricate.write_tree(tmp_path, ["a", "b"], size=(6, 5))
     fabricate.write_tree(tmp_path, ["c"], size=(7, 5), seed=1)
@@ -96,11 +138,12 @@ def test_unknown_test_class_and_several_tops(tmp_path):
         load("imagefolder", tmp_path / "two")
 
 
-def test_corrupt_image_names_the_file(tree):
+def test_corrupt_image_names_the_file_and_a_remedy_that_works(tree):
     path, _ = tree
     (path / "train" / "moth" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
-    with pytest.raises(DatasetCorruptError, match=r"moth/3\.png"):
+    with pytest.raises(DatasetCorruptError, match=r"moth/3\.png.*Replace or delete the damaged file") as info:
         load("imagefolder", path)
+    assert "download=True" not in str(info.value) and isinstance(info.value, ValueError)
 
 
 def test_truncated_archive_is_corrupt(tree, tmp_path):
@@ -179,5 +222,15 @@ def test_cifar10_jpeg_wrong_classes_is_corrupt(tmp_path):
     (tmp_path / "CIFAR10-JPEG").mkdir()
     with tarfile.open(tmp_path / CIFAR10_JPEG_FILE, "w:gz") as tf:
         tf.add(tmp_path / "stage", arcname=".")
-    with pytest.raises(DatasetCorruptError, match="class folders"):
+    with pytest.raises(DatasetCorruptError, match="class folders.*Copy CIFAR10-JPEG/cifar10-jpeg.tar.gz again") as info:
         load("cifar10_jpeg", tmp_path)
+    assert "download=True" not in str(info.value)
+
+
+def test_cifar10_jpeg_damaged_archive_says_to_copy_it_again(tmp_path):
+    write_cifar10_jpeg(tmp_path)
+    archive = tmp_path / CIFAR10_JPEG_FILE
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises(DatasetCorruptError, match=r"cifar10-jpeg\.tar\.gz.*SHA256SUMS.*cannot be downloaded") as info:
+        load("cifar10_jpeg", tmp_path)
+    assert "download=True" not in str(info.value)

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from hdd_lib.data import SPECS, DatasetSpec, available_datasets, get_spec
+from hdd_lib.data import SPECS, DatasetSpec, available_datasets, dataset_label, get_spec
 from hdd_lib.data.specs import check_split
 
 
@@ -74,3 +74,15 @@ def test_spec_validation(kwargs, match):
     base = dict(name="x", channels=1, image_size=(4, 4), num_classes=2, mean=(0.5,), std=(0.5,))
     with pytest.raises(ValueError, match=match):
         DatasetSpec(**{**base, **kwargs})
+
+
+def test_one_table_of_dataset_labels():
+    labels = {name: dataset_label(name) for name in SPECS}
+    assert labels == {
+        "mnist": "MNIST", "fashionmnist": "Fashion-MNIST", "svhn": "SVHN", "cifar10": "CIFAR-10",
+        "cifar10_jpeg": "CIFAR-10 (JPEG copy)", "cifar100": "CIFAR-100", "tinyimagenet": "Tiny-ImageNet",
+        "digits": "scikit-learn digits (8x8)",
+    }  # fmt: skip
+    assert all(get_spec(name).label == label for name, label in labels.items())
+    assert dataset_label("imagefolder") == "imagefolder"
+    assert DatasetSpec("x", 1, (4, 4), 2, (0.5,), (0.5,)).label == "x"

@@ -77,8 +77,9 @@ def test_corrupt_jpeg_and_bad_annotation(tmp_path):
     bad = folder / "train" / wnids[5] / "images" / f"{wnids[5]}_0.JPEG"
     good = bad.read_bytes()
     bad.write_bytes(good[:200])
-    with pytest.raises(DatasetCorruptError, match=f"{wnids[5]}_0.JPEG"):
+    with pytest.raises(DatasetCorruptError, match=f"{wnids[5]}_0.JPEG.*Delete the tiny-imagenet-200 folder") as info:
         load("tinyimagenet", tmp_path)
+    assert "load again with download=True" in str(info.value)  # works: the folder is gone, so it is fetched again
     bad.write_bytes(good)
     with open(folder / "val" / "val_annotations.txt", "a") as f:
         f.write("val_x.JPEG\tn99999999\t0\t0\t1\t1\n")

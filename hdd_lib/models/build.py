@@ -1,0 +1,114 @@
+r"""Build a network by name, and re-draw its weights in place from an explicit ``torch.Generator``.
+
+The DM-family loop embeds with a freshly initialised network every iteration (SPEC, "Common
+protocol"); :func:`reinit_` gives one without new modules and without the global RNG, with
+PyTorch's default initialisation: conv/linear weights and biases
+
+.. math::
+    w, b \sim \mathcal{U}(-\beta, \beta), \quad
+    \beta = \text{gain} \sqrt{3 / \text{fan\_in}} = 1 / \sqrt{\text{fan\_in}}, \quad
+    \text{gain} = \sqrt{2 / (1 + a^2)}, \ a = \sqrt{5},
+
+and norm layers reset (weight 1, bias 0, running statistics 0 / 1). Draws are float32 on the
+generator's device, in ``model.modules()`` order, copied into the parameters: a CPU generator
+gives the same weights on any device and dtype. (``torch.random.fork_rng`` with each layer's
+``reset_parameters()`` would draw on the parameters' device and dtype instead, so CUDA and
+float64 models would get other weights.)
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import torch
+from torch import nn
+
+from .convnet import ConvNet
+from .crossarch import VGG11, AlexNet, ResNet18
+from .layers import Backbone
+
+__all__ = ["MODELS", "available_models", "get_model", "reinit_", "default_bound"]
+
+MODELS: dict[str, type[Backbone]] = {"convnet": ConvNet, "alexnet": AlexNet, "vgg11": VGG11, "resnet18": ResNet18}
+
+_LINEAR_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                 nn.ConvTranspose3d)  # fmt: skip
+_NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
+               nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm)  # fmt: skip
+
+
+def available_models() -> list[str]:
+    """Names accepted by :func:`get_model`, sorted."""
+    return sorted(MODELS)
+
+
+def get_model(
+    name: str, channels: int, num_classes: int, image_size: int, *, generator: torch.Generator | None = None, **kwargs
+) -> Backbone:
+    """The architecture ``name`` (see :data:`MODELS`) with its keyword options, on the CPU, in train mode.
+
+    With ``generator`` the model is built on the meta device (no global-RNG draws), materialised
+    on the CPU and initialised by :func:`reinit_` from ``generator``; without it, PyTorch's default
+    initialisation draws from the global RNG (nothing here seeds). ``ValueError`` for an unknown
+    name, an option the architecture does not take, or a bad value.
+    """
+    try:
+        cls = MODELS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(available_models())}") from None
+    params = inspect.signature(cls).parameters.values()
+    accepted = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        bad = ", ".join(map(repr, unknown))
+        raise ValueError(f"model {name!r} does not take {bad}; its options: {', '.join(accepted)}")
+    if generator is None:
+        return cls(channels, num_classes, image_size, **kwargs)
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    with torch.device("meta"):
+        model = cls(channels, num_classes, image_size, **kwargs)
+    return reinit_(model.to_empty(device="cpu"), generator)
+
+
+def default_bound(weight: torch.Tensor) -> float:
+    r""":math:`\beta = \text{gain} \sqrt{3 / \text{fan\_in}}` of a conv/linear ``weight`` (0 if fan_in is 0).
+
+    ``fan_in = weight.shape[1] * prod(kernel)``, dimension 1 even for transposed convolutions, as PyTorch.
+    """
+    fan_in = weight.shape[1] * math.prod(weight.shape[2:]) if weight.dim() >= 2 else 0
+    if fan_in == 0:
+        return 0.0
+    return nn.init.calculate_gain("leaky_relu", math.sqrt(5.0)) * math.sqrt(3.0 / fan_in)
+
+
+def _uniform_(param: torch.Tensor, bound: float, generator: torch.Generator) -> None:
+    draw = torch.empty(param.shape, dtype=torch.float32, device=generator.device)
+    draw.uniform_(-bound, bound, generator=generator)
+    param.copy_(draw, non_blocking=True)  # host-to-device from pageable memory: staged, no GPU wait
+
+
+def reinit_(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Re-draw every parameter of ``model`` in place (same tensors, devices, dtypes); returns ``model``.
+
+    ``generator`` is the only source of randomness and is advanced. ``ValueError`` if it is not a
+    ``torch.Generator``, or for a module owning parameters or buffers of an unknown layer type.
+    """
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, _LINEAR_TYPES):
+                bound = default_bound(module.weight)
+                _uniform_(module.weight, bound, generator)
+                if module.bias is not None:
+                    _uniform_(module.bias, bound, generator)
+            elif isinstance(module, _NORM_TYPES):
+                module.reset_parameters()  # weight 1, bias 0, running statistics reset: no draws
+            elif [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
+                raise ValueError(
+                    f"reinit_ does not know the default initialisation of {type(module).__name__}; known: "
+                    f"{', '.join(t.__name__ for t in _LINEAR_TYPES + _NORM_TYPES)}"
+                )
+    return model
