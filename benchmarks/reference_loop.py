@@ -127,7 +127,7 @@ class ReferenceLoop:
     def _new_network(self) -> torch.nn.Module:
         """A new ConvNet with PyTorch's default initialisation (global RNG), train mode, frozen."""
         size = self.image_size[0]
-        net = get_model(self.cfg.model.name, self.channels, self.num_classes, size, **self.cfg.model.kwargs(size))
+        net = get_model(self.cfg.model.name, self.channels, self.num_classes, size, **self.cfg.model.kwargs(size, self.channels))
         net = net.to(self.device).train()
         for p in net.parameters():
             p.requires_grad = False

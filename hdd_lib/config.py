@@ -258,12 +258,17 @@ class ModelConfig(Settings):
     norm: str = "instancenorm"
     act: str = "relu"
     pool: str = "avgpooling"
+    #: First convolution's padding: "official" pads 3 for any 1-channel input (the DC benchmark code),
+    #: "28px" only at 28 px (this project's earlier rule), or an integer.
+    first_padding: Literal["official", "28px"] | int = "official"
 
-    def kwargs(self, image_size: int) -> dict[str, Any]:
+    def kwargs(self, image_size: int, channels: int = 3) -> dict[str, Any]:
         """Keyword options for :func:`hdd_lib.models.get_model` (only ConvNet takes them all)."""
         if self.name != "convnet":
             return {"norm": self.norm}
-        return {"width": self.width, "depth": self.depth, "norm": self.norm, "act": self.act, "pool": self.pool}
+        pad = {"official": 3 if channels == 1 else 1, "28px": None}.get(self.first_padding, self.first_padding)
+        return {"width": self.width, "depth": self.depth, "norm": self.norm, "act": self.act, "pool": self.pool,
+                "first_padding": pad}
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,7 @@ def train_models(
     n, e = images.shape[0], num_models or cfg.num_eval
     name, kwargs = parse_model(model)
     if name == cfg.model.name:
-        kwargs = {**cfg.model.kwargs(images.shape[-1]), **kwargs}
+        kwargs = {**cfg.model.kwargs(images.shape[-1], images.shape[1]), **kwargs}
     nets = [get_model(name, images.shape[1], num_classes, images.shape[-1], generator=generator, **kwargs).to(device)
             for _ in range(e)]
     stack = cfg.stack == "on" or (cfg.stack == "auto" and device.type == "cuda")

@@ -54,17 +54,13 @@ STAGES: dict[str, tuple[str, ...]] = {
     "figures": ("report", "geometry"),
 }
 _AXES = ("dataset", "ipc", "method", "strategy", "loss")
-#: Human labels of the data copies (results from the lossy JPEG copy must say so).
-_COPY_LABELS = {
-    "cifar10_jpeg": "CIFAR-10 (JPEG copy)", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "mnist": "MNIST",
-    "fashionmnist": "Fashion-MNIST", "svhn": "SVHN", "tinyimagenet": "Tiny-ImageNet",
-    "digits": "scikit-learn digits (8x8)",
-}
 
 
 def data_copy_label(dataset: str) -> str:
-    """How tables name a dataset copy, e.g. ``"CIFAR-10 (JPEG copy)"``."""
-    return _COPY_LABELS.get(dataset, dataset)
+    """How tables name a dataset copy, e.g. ``"CIFAR-10 (JPEG copy)"`` (:func:`hdd_lib.data.dataset_label`)."""
+    from .data import dataset_label
+
+    return dataset_label(dataset)
 
 
 def find_root(start: str | os.PathLike | None = None) -> Path:

@@ -89,7 +89,7 @@ def random_features(images, *, model_cfg, spec, nets: int, generator, device, ch
     with torch.no_grad():
         for _ in range(nets):
             net = get_model(model_cfg.name, spec.channels, spec.num_classes, spec.image_size[0],
-                            generator=generator, **model_cfg.kwargs(spec.image_size[0])).to(device)
+                            generator=generator, **model_cfg.kwargs(spec.image_size[0], spec.channels)).to(device)
             f = torch.cat([net.embed(x) for x in flat.split(chunk)])
             total = f if total is None else total + f
     return (total / nets).reshape(*lead, -1).cpu()

@@ -55,7 +55,7 @@ class Strategy:
         """A freshly initialised network of ``cfg.model``, drawn from ``generator``, on the device."""
         spec, m = self.spec, self.cfg.model
         model = get_model(m.name, spec.channels, spec.num_classes, spec.image_size[0], generator=generator,
-                          **m.kwargs(spec.image_size[0])).to(self.device)
+                          **m.kwargs(spec.image_size[0], spec.channels)).to(self.device)
         if self.cfg.channels_last and self.device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
         return model
