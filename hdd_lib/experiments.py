@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from . import data as data_mod
-from . import distill, prune, provenance, visual
+from . import distill, geometry, prune, provenance
 from .config import to_dict
 from .evaluate import evaluate, evaluate_images
 from .models import get_model
@@ -102,7 +102,7 @@ def geometry_summary(cfg: StageConfig) -> dict[str, Any]:
     g = torch.Generator().manual_seed(0)
     real = train.sample(min(batch, int(train.counts.min())), generator=g)
     feats = random_features(real, model_cfg=ModelConfig(), spec=train.spec, nets=nets, generator=g, device="auto")
-    stats = visual.feature_norm_stats(feats, k=k)
+    stats = geometry.feature_norm_stats(feats, k=k)
     out = {"dataset": cfg.dataset, "data_copy": cfg.data_copy, "k": k, "feature_dim": feats.shape[-1],
            "norms": {key: (v.tolist() if torch.is_tensor(v) else v) for key, v in stats.items() if key != "norms"},
            "provenance": provenance.collect()}
@@ -267,6 +267,6 @@ def poincare_for_run(cfg: StageConfig, run: dict[str, Any], *, batch: int = 64, 
                             generator=torch.Generator().manual_seed(1), device="auto")
     threshold = (hdd.clamp or 10.0) * hdd.k ** 0.5
     scale = median_fraction * threshold / float(f_real.norm(dim=-1).median().clamp_min(1e-12))
-    disk = visual.poincare_disk(f_real, f_syn, k=hdd.k, how=hdd.how, clamp=hdd.clamp, scale=scale)
+    disk = geometry.poincare_disk(f_real, f_syn, k=hdd.k, how=hdd.how, clamp=hdd.clamp, scale=scale)
     disk.update(run_id=rid, class_names=train.spec.class_names)
     return disk

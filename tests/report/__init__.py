@@ -66,3 +66,9 @@ def png_size(fig: Any, path: Any) -> int:
     data = save_figure(fig, path).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     return len(data)
+
+
+def md_rows(text: str) -> list[list[str]]:
+    """The cells of every row of the pipe tables in Markdown ``text`` (alignment rows included)."""
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("|")]
