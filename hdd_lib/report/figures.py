@@ -51,10 +51,9 @@ def style():
 
 
 def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    with style():
+    with style(), io.BytesIO() as buf:
         fig.savefig(buf, format="png", dpi=100)
-    return buf.getvalue()
+        return buf.getvalue()
 
 
 def show_in_ipython() -> None:
@@ -140,10 +139,6 @@ def history(records: Sequence[dict[str, Any]] | None, keys: Sequence[str]) -> di
     return out
 
 
-def _panel_title(copy: str, ipc: int, extra: str = "") -> str:
-    return f"{copy}, IPC {ipc}{extra}"
-
-
 # ----------------------------------------------------------------------------- figures
 @styled
 def image_grid(images: Any, spec: Any = None, *, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
@@ -165,10 +160,8 @@ def image_grid(images: Any, spec: Any = None, *, mean: Sequence[float] | None = 
     if mu.size not in (1, ch) or sd.size not in (1, ch):
         raise ValueError(f"mean/std need 1 or {ch} values, got {mu.size} and {sd.size}")
     x = np.clip(x * sd.reshape(-1, 1, 1) + mu.reshape(-1, 1, 1), 0.0, 1.0)
-    canvas = np.ones((C * (H + 1) + 1, n * (W + 1) + 1, ch))
-    for c in range(C):
-        for i in range(n):
-            canvas[1 + c * (H + 1):1 + c * (H + 1) + H, 1 + i * (W + 1):1 + i * (W + 1) + W] = x[c, i].transpose(1, 2, 0)
+    canvas = np.pad(x.transpose(0, 3, 1, 4, 2), ((0, 0), (1, 0), (0, 0), (1, 0), (0, 0)), constant_values=1.0)
+    canvas = np.pad(canvas.reshape(C * (H + 1), n * (W + 1), ch), ((0, 1), (0, 1), (0, 0)), constant_values=1.0)
     fig = Figure(figsize=(min(12.0, 0.55 * max(n, 1) + 1.6), 0.55 * max(C, 1) + 0.7))
     ax = fig.subplots()
     ax.imshow(canvas[..., 0] if ch == 1 else canvas, cmap="gray", vmin=0.0, vmax=1.0)
@@ -200,7 +193,7 @@ def accuracy_vs_iteration(metrics: Sequence[dict[str, Any]], *, methods: Sequenc
         for me in method_order(sel["method"]):
             s = sel[sel["method"] == me]
             band(ax, s["iteration"], s["mean"], s["std"], colors[me], method_label(me))
-        ax.set(title=_panel_title(copy, ipc), xlabel="distillation iteration", ylabel="test accuracy (%)")
+        ax.set(title=f"{copy}, IPC {ipc}", xlabel="distillation iteration", ylabel="test accuracy (%)")
         its = sorted(sel["iteration"].unique())      # few logged iterations: tick exactly those
         ax.set_xticks(its) if len(its) <= 6 else ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     shown = method_order(df["method"].unique())
@@ -258,7 +251,7 @@ def pruning_curves(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame
             ax.plot(p["keep"].astype(float), p["mean"].astype(float), "x", color="k", markersize=6,
                     label="paper (hyperbolic)")
         ax.invert_xaxis()
-        ax.set(title=_panel_title(copy, ipc, f", {method_label(me)}"), xlabel="keep ratio", ylabel="test accuracy (%)")
+        ax.set(title=f"{copy}, IPC {ipc}, {method_label(me)}", xlabel="keep ratio", ylabel="test accuracy (%)")
         ax.legend()
     return fig
 
@@ -309,15 +302,11 @@ from .poincare import geometry_figure, poincare_for_run, poincare_plot  # noqa: 
 # ----------------------------------------------------------------------------- the pipeline's figures
 def write_all(metrics_dir: str | os.PathLike, paths: Paths, *, figure_run: dict[str, Any], data: Any = None,
               published: pd.DataFrame | None = None) -> list[Path]:
-    """Write every figure of the ``figures`` stage (:data:`FIGURES`) to ``paths.figures``; returns the paths.
-
-    Figure 2: accuracy vs iteration of every evaluation metric (``metrics_dir/eval``); Figure 3: pruning
-    curves of every pruning metric (``metrics_dir/prune``); for ``figure_run`` (``{dataset, ipc, method,
-    seed}``, optionally ``variant``: ``params.yaml`` ``report.figure_run``) Figure 4: GeoDM's curvatures
-    and weights of the GeoDM run with its dataset, IPC and seed (itself when it is one), Figure 5: its
-    synthetic images, Figure 6: its real vs synthetic features on the Poincaré disk
-    (:func:`poincare_for_run`, real data from ``data``: ``data_root``, ``download``), Figure 7: its loss.
-    """
+    """Write the ``figures`` stage's :data:`FIGURES` to ``paths.figures``; returns the paths. Figures 2 and 3
+    show every ``metrics_dir/eval`` and ``prune`` metric; the others the run ``figure_run`` (``{dataset,
+    ipc, method, seed}``, optionally ``variant``; ``report.figure_run``): 4 the GeoDM run beside it (itself
+    if GeoDM), 5 its images, 6 its features on the Poincaré disk (:func:`poincare_for_run`, real data
+    from ``data.data_root``, ``data.download``), 7 its loss."""
     missing = [k for k in ("dataset", "ipc", "method", "seed") if (figure_run or {}).get(k) is None]
     if missing:
         raise ValueError(f"figure_run needs dataset, ipc, method and seed; {', '.join(missing)} missing in {figure_run}")

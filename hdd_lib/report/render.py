@@ -1,12 +1,8 @@
-"""A finished table (:class:`Table`: what is shown and the numbers behind it) and its three files.
+"""A finished table (:class:`Table`: what is shown, the numbers behind it) and its cell formats and files.
 
-``<name>.md`` and ``<name>.tex`` hold the display table (pandas' ``to_markdown`` and ``to_latex``):
-title, the protocol line as caption, cells ``mean ± std`` (missing ``–``), numbered footnotes.
-``<name>.csv`` holds the tidy numbers behind it, one row per cell, after ``#`` comment lines with the
-title, the protocol line and the footnotes (read it with :func:`read_table_csv`). ::
-
-    from hdd_lib.report import render
-    render.write_table(table, "results/tables")      # table.name + .md, .csv, .tex (atomic)
+``<name>.md`` and ``.tex`` (pandas' ``to_markdown``, ``to_latex``): title, the protocol line as caption,
+cells ``mean ± std`` (missing ``–``), numbered footnotes. ``<name>.csv``: the tidy numbers, one row per
+cell, after ``#`` comment lines with the title, protocol and footnotes (:func:`read_table_csv`).
 """
 
 from __future__ import annotations
@@ -46,7 +42,7 @@ def cell(mean: float, std: float, digits: int, n: int | None = None, n_usual: in
 
 def usual_n(df: pd.DataFrame) -> int | None:
     """The most common positive count in ``df["n"]`` (None when there is none)."""
-    ns = df.loc[df["n"] > 0, "n"] if len(df) else pd.Series([], dtype=int)
+    ns = df.loc[df["n"] > 0, "n"]
     return int(ns.mode().iloc[0]) if len(ns) else None
 
 
@@ -119,10 +115,8 @@ class Table:
 
 def write_table(table: Table, folder: str | os.PathLike) -> dict[str, Path]:
     """Write ``<name>.md``, ``.csv`` and ``.tex`` in ``folder``, each atomically. Returns the paths by suffix."""
-    out = {}
-    for suffix, text in (("md", table.to_markdown()), ("csv", table.to_csv()), ("tex", table.to_latex())):
-        out[suffix] = atomic_write(Path(folder) / f"{table.name}.{suffix}", lambda f, b=text.encode(): f.write(b))
-    return out
+    return {suffix: atomic_write(Path(folder) / f"{table.name}.{suffix}", lambda f, b=text.encode(): f.write(b))
+            for suffix, text in (("md", table.to_markdown()), ("csv", table.to_csv()), ("tex", table.to_latex()))}
 
 
 def read_table_csv(path: str | os.PathLike) -> pd.DataFrame:

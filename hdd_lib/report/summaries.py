@@ -39,9 +39,8 @@ def _table(rows: Sequence[dict[str, Any]], right: Sequence[str]) -> str:
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    """A dataset summary (:func:`hdd_lib.experiments.dataset_summary`): data copy, image shape, classes,
-    split sizes with the range of per-class counts, the normalised training images' per-channel mean
-    and std (a remark beyond :data:`NORMALISATION_TOLERANCE` from 0 and 1) and the data digest."""
+    """A dataset summary (:func:`hdd_lib.experiments.dataset_summary`): shape, classes, split sizes and per-class
+    ranges, the normalised images' per-channel mean and std (remark beyond :data:`NORMALISATION_TOLERANCE`), digest."""
     spec = summary.get("spec") or {}
     shape = "×".join(str(v) for v in [spec.get("channels", "?"), *(spec.get("image_size") or ("?", "?"))])
     classes = spec.get("num_classes", len(summary.get("train_per_class") or []))
@@ -62,9 +61,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 
 
 def norm_markdown(summary: dict[str, Any]) -> str:
-    r"""Feature norms against the clamp radius (``geometry_summary(...)["summary"]``): the norm statistics,
-    the threshold :math:`\text{clamp}\sqrt{k}` and the fraction of features at or above it (which
-    ``expmap0`` maps to the same distance from the origin, the rim of the disk)."""
+    r"""Feature norms (``geometry_summary(...)["summary"]``): statistics, the clamp radius :math:`\text{clamp}\sqrt{k}`
+    and the fraction at or above it (``expmap0`` maps them all to that distance: the rim of the disk)."""
     norms, k = summary.get("norms") or {}, float(summary.get("k", 1.0))
     threshold = float(norms.get("threshold", math.nan))
     lines = [f"**{summary.get('data_copy') or summary.get('dataset', '?')}**: {norms.get('count', '?')} real "
@@ -85,8 +83,8 @@ def norm_markdown(summary: dict[str, Any]) -> str:
 
 
 def metrics_markdown(metrics: dict[str, Any], *, digits: int = 2) -> str:
-    """One evaluation metrics dict (:func:`hdd_lib.experiments.evaluate_cell`): per architecture the mean ±
-    std test accuracy (%), the number of networks and seconds per network, then the protocol line."""
+    """An evaluation (:func:`hdd_lib.experiments.evaluate_cell`): per architecture mean ± std test accuracy (%),
+    networks and seconds per network; the protocol line."""
     variant = metrics.get("variant")
     head = (f"**{method_label(metrics.get('method', '?'))}{f' ({variant})' if variant else ''} on "
             f"{metrics.get('data_copy') or metrics.get('dataset', '?')}, IPC {metrics.get('ipc', '?')}, "

@@ -1,12 +1,7 @@
-"""The papers' tables (Tables 1–4) from metric files, and :func:`write_all` for the ``tables`` stage.
+"""The papers' Tables 1–4 from metric files (numbers from :mod:`~hdd_lib.report.tidy` and
+:mod:`~hdd_lib.report.published`, none typed here), and :func:`write_all` for the ``tables`` stage. ::
 
-Numbers come from :mod:`~hdd_lib.report.tidy` (pooled over seeds) and
-:mod:`~hdd_lib.report.published`; no number is typed here. ::
-
-    from hdd_lib.report import tables
     tables.write_all("results/metrics", "results/tables")   # Tables 1-4 (.md, .csv, .tex) and curves.csv
-
-The Markdown summaries the stage notebooks show (:mod:`~hdd_lib.report.summaries`) are re-exported.
 """
 
 from __future__ import annotations
@@ -43,6 +38,10 @@ def _cells(tidy: pd.DataFrame, keys: Sequence[str]) -> dict[tuple, Any]:
     return {tuple(r[k] for k in keys): r for r in tidy.to_dict("records")}
 
 
+def _show(c: dict[str, Any] | None, digits: int, n_usual: int | None) -> str:
+    return cell(c["mean"], c["std"], digits, c["n"], n_usual) if c else MISSING
+
+
 def main_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame | None = None, model: str = "convnet",
                methods: Sequence[str] | None = None, digits: int = 1, name: str = "table1_main") -> Table:
     """Table 1: test accuracy of ``model`` per dataset x IPC (rows) and method (columns; default: those
@@ -66,7 +65,7 @@ def main_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame | N
             c, p = cells.get((d, i, me)), paper.get((PAPER_DATASET.get(d, d), i, me))
             ours, pm = c["mean"] if c else math.nan, float(p.mean) if p is not None else math.nan
             delta = ours - pm if p is not None and c and c["n"] > 0 else math.nan
-            line[method_label(me)] = cell(c["mean"], c["std"], digits, c["n"], n_usual) if c else MISSING
+            line[method_label(me)] = _show(c, digits, n_usual)
             if me in with_paper:
                 mark = "" if p is None or p.source == "hdd_paper" else OTHER_SOURCE
                 line[f"{method_label(me)} paper"] = cell(pm, float(p.std), digits) + mark if p is not None else MISSING
@@ -114,8 +113,7 @@ def crossarch_table(metrics: Sequence[dict[str, Any]], *, methods: Sequence[str]
                 continue
             line = {"Dataset": copy, "IPC": str(i), "Method": method_label(me)}
             for a in archs:
-                c = cells.get((d, i, me, a))
-                line[arch_label(a)] = cell(c["mean"], c["std"], digits, c["n"], n_usual) if c else MISSING
+                line[arch_label(a)] = _show(cells.get((d, i, me, a)), digits, n_usual)
             display.append(line)
     notes = (n_note(tidy, "each architecture trained from scratch on the distilled set"), *profile_notes(metrics),
              provenance_note(metrics))
@@ -140,8 +138,7 @@ def pruning_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame 
         for s in ordered(tidy.loc[(tidy["dataset"] == d) & (tidy["ipc"] == i) & (tidy["method"] == me), "score"], SCORES):
             line = dict(base, Score=SCORES.get(s, s))
             for kp in keeps:
-                c = cells.get((d, i, me, s, kp))
-                line[f"keep {ratio_label(kp)}"] = cell(c["mean"], c["std"], digits, c["n"], n_usual) if c else MISSING
+                line[f"keep {ratio_label(kp)}"] = _show(cells.get((d, i, me, s, kp)), digits, n_usual)
             display.append(line)
         p = pub[(pub["dataset"] == PAPER_DATASET.get(d, d)) & (pub["ipc"] == i) & (pub["base_method"] == me)] \
             if len(pub) else pub
@@ -184,6 +181,7 @@ def ablation_table(metrics: Sequence[dict[str, Any]], *, model: str = "convnet",
         settings.setdefault((m.get("dataset"), int(m.get("ipc", 0)), m.get("method"), m.get("variant", "?")),
                             m.get("variant_settings") or {})
     keys = list(dict.fromkeys(k for s in settings.values() for k in s))
+    labels = {k: _SETTING_LABELS.get(k, k) for k in keys}
     for k in keys:
         tidy[f"setting_{k}"] = [settings.get(c, {}).get(k) for c in
                                 zip(tidy["dataset"], tidy["ipc"], tidy["method"], tidy["variant"])]
@@ -204,15 +202,14 @@ def ablation_table(metrics: Sequence[dict[str, Any]], *, model: str = "convnet",
                 line = {"Dataset": sel["data_copy"].iloc[0], **({"Method": method_label(me)} if show_method else {}),
                         "Variant": v}
                 for k in keys:  # a setting that differs between the row's IPCs reads "a/b"
-                    vals = [str(x) for x in vs[f"setting_{k}"] if not (x is None or (isinstance(x, float) and math.isnan(x)))]
-                    line[_SETTING_LABELS.get(k, k)] = "/".join(dict.fromkeys(vals)) or MISSING
+                    vals = [str(x) for x in vs[f"setting_{k}"] if x is not None and x == x]   # x != x: NaN
+                    line[labels[k]] = "/".join(dict.fromkeys(vals)) or MISSING
                 for i in ipcs:
-                    c = cells.get((d, me, v, i))
-                    line[f"IPC {i}"] = cell(c["mean"], c["std"], digits, c["n"], n_usual) if c else MISSING
+                    line[f"IPC {i}"] = _show(cells.get((d, me, v, i)), digits, n_usual)
                 display.append(line)
     display = pd.DataFrame(display, columns=["Dataset", *(["Method"] if show_method else []), "Variant",
-                                             *(_SETTING_LABELS.get(k, k) for k in keys), *(f"IPC {i}" for i in ipcs)])
-    shared = [c for c in map(lambda k: _SETTING_LABELS.get(k, k), keys) if len(display) and display[c].nunique() == 1]
+                                             *labels.values(), *(f"IPC {i}" for i in ipcs)])
+    shared = [c for c in labels.values() if len(display) and display[c].nunique() == 1]
     protocol = protocol_line(metrics)
     if shared:
         protocol += " GeoDM settings of every row: " + ", ".join(
