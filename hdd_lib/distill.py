@@ -138,7 +138,7 @@ def run(
     out_dir : where ``checkpoint.pt`` is kept, locked against a second run (no checkpoints if ``None``)
     resume : continue from ``out_dir/checkpoint.pt`` if it exists; :class:`ResumeMismatch` if it
         was made by other settings, data or code
-    progress : show a tqdm bar
+    progress : show a tqdm bar and say when a checkpoint is resumed
     on_eval : called as ``on_eval(iteration, synthetic_set)`` every ``eval_every`` iterations and at
         the end; what it returns is stored in the history (accuracy-vs-iteration curves)
     on_iteration : called as ``on_iteration(iteration)`` after each step (benchmarks mark clocks here)
@@ -176,7 +176,7 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
 
     # ---- resume
     ckpt_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
-    start, history, elapsed = 0, [], 0.0
+    start, history, elapsed, resumed_at = 0, [], 0.0, None
     if resume and ckpt_path is not None and ckpt_path.exists():
         state = load_torch(ckpt_path)
         diff = resume_mismatch(state.get("fingerprint", {}), origin)
@@ -191,7 +191,9 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
             loss_opt.load_state_dict(state["loss_optimizer"])
         strategy.load_state_dict(state["strategy"])
         start, history, elapsed = state["iteration"], state["history"], state["elapsed"]
-        print(f"resumed from {ckpt_path} at iteration {start}")
+        resumed_at = start
+        if progress:  # quiet under the pipeline: its records must not depend on what ran before
+            print(f"resumed from {ckpt_path} at iteration {start}")
 
     def check_images(iteration: int) -> None:
         if not bool(torch.isfinite(syn).all()):
@@ -205,7 +207,8 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
         meta = {"dataset": dataclasses.asdict(spec), **origin, "method": cfg.method, "iteration": iteration,
                 "history": list(history)}
         out = SyntheticSet(syn.detach().cpu().clone(), factor=strategy.factor, meta=meta)
-        out.provenance = provenance.collect(device, seconds=elapsed, ms_per_iteration=1e3 * elapsed / max(1, iteration))
+        out.provenance = provenance.collect(device, seconds=elapsed, ms_per_iteration=1e3 * elapsed / max(1, iteration),
+                                            resumed_at=resumed_at)
         return out
 
     def checkpoint(iteration: int) -> None:

@@ -19,13 +19,16 @@ from typing import Any
 __all__ = ["execute", "clean", "short_errors"]
 
 def clean(nb: Any) -> Any:
-    """Drop run times from a notebook (papermill's and Jupyter's per-cell timing), in place."""
+    """Drop run times from a notebook (papermill's and Jupyter's per-cell timing) and give papermill's
+    parameters cell a fixed id (it draws a random one), in place."""
     pm = nb.metadata.get("papermill", {})
     for key in ("start_time", "end_time", "duration", "environment_variables", "input_path", "output_path"):
         pm.pop(key, None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("papermill", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"
     return nb
 
 
@@ -65,7 +68,8 @@ def short_errors() -> None:
         if not _from_library(tb):
             return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
         lines = [f"{etype.__name__}: {value}", "(set HDD_DEBUG=1 for the traceback)"]
-        shell._showtraceback(etype, value, lines)
+        builtin = next(c for c in etype.__mro__ if c.__module__ == "builtins")  # what papermill reports as ename
+        shell._showtraceback(builtin, value, lines)
         return lines
 
     ip.set_custom_exc((ValueError, OSError), handler)

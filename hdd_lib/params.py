@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .config import Count, DataConfig, DistillConfig, EvalConfig, Fraction, Positive, Settings, from_dict, to_dict
+from .config import Count, DataConfig, DistillConfig, EvalConfig, Fraction, ModelConfig, Positive, Settings, from_dict, to_dict
 from .storage import atomic_write
 
 __all__ = ["Paths", "StageConfig", "find_root", "load_params", "check_params", "load_config", "run_id",
@@ -156,6 +156,7 @@ class GeometryConfig(Settings):
     k: Positive = 1.0  # hyperboloid parameter of the illustrations
     batch: Count = 64  # real images per class embedded for the figures
     nets: Count = 1  # random ConvNets whose features are averaged
+    model: ModelConfig = field(default_factory=ModelConfig)  # the random ConvNet (the DM embedding)
 
 
 @dataclass(frozen=True)

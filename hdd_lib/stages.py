@@ -46,9 +46,11 @@ def _protocol(cfg: StageConfig, ev=None) -> dict[str, Any]:
 
 
 def _cell(cfg: StageConfig) -> dict[str, Any]:
+    from .strategies import method_label
+
     d = cfg.distill
     return {"run_id": cfg.run_id, "dataset": cfg.dataset, "data_copy": cfg.data_copy, "ipc": d.ipc,
-            "method": d.method, "seed": d.seed, "variant": cfg.variant}
+            "method": d.method, "method_label": method_label(d.strategy, d.loss), "seed": d.seed, "variant": cfg.variant}
 
 
 # ------------------------------------------------------------------------------------ 00 data
@@ -74,41 +76,20 @@ def dataset_summary(cfg: StageConfig):
 # ------------------------------------------------------------------------------------ 01 geometry
 
 
-def random_features(images, *, model_cfg, spec, nets: int, generator, device, chunk: int = 2048):
-    """Features ``[..., D]`` of ``images [..., ch, H, W]`` averaged over ``nets`` freshly initialised,
-    frozen ConvNets in train mode (the DM embedding), drawn from ``generator``."""
-    import torch
-
-    from .models import get_model
-    from .runtime import resolve_device
-
-    device = resolve_device(device)
-    lead = images.shape[:-3]
-    flat = images.reshape(-1, *images.shape[-3:]).to(device)
-    total = None
-    with torch.no_grad():
-        for _ in range(nets):
-            net = get_model(model_cfg.name, spec.channels, spec.num_classes, spec.image_size[0],
-                            generator=generator, **model_cfg.kwargs(spec.image_size[0], spec.channels)).to(device)
-            f = torch.cat([net.embed(x) for x in flat.split(chunk)])
-            total = f if total is None else total + f
-    return (total / nets).reshape(*lead, -1).cpu()
-
-
 def geometry_summary(cfg: StageConfig) -> dict[str, Any]:
     """Real features of a random ConvNet and their norms against the expmap clamp; writes
     ``records/geometry/<dataset>.json``; returns the record, the features and the norm statistics."""
     import torch
 
-    from . import visual
-    from .config import ModelConfig
+    from . import geometry
+    from .models import random_features
 
     t0, s = time.perf_counter(), cfg.section
     train = _load(cfg, "train")
     g = torch.Generator().manual_seed(0)
     real = train.sample(min(s.batch, int(train.counts.min())), generator=g)
-    feats = random_features(real, model_cfg=ModelConfig(), spec=train.spec, nets=s.nets, generator=g, device="auto")
-    stats = visual.feature_norm_stats(feats, k=s.k)
+    feats = random_features(real, model_cfg=s.model, spec=train.spec, nets=s.nets, generator=g, device="auto")
+    stats = geometry.feature_norm_stats(feats, k=s.k)
     norms = {key: (v.tolist() if torch.is_tensor(v) else v) for key, v in stats.items() if key != "norms"}
     record = {"dataset": cfg.dataset, "data_copy": cfg.data_copy, "k": s.k, "feature_dim": feats.shape[-1],
               "norms": norms}
@@ -143,16 +124,19 @@ def distill_cell(cfg: StageConfig, *, progress: bool | None = None):
 
     ckpt = cfg.paths.checkpoint_dir(cfg.run_id)
     run = dict(out_dir=ckpt, resume=True, progress=progress, on_eval=on_eval, eval_every=cfg.curve_every)
+    discarded = None
     try:
         syn = distill.run(cfg.distill, train, **run)
     except distill.ResumeMismatch as e:
-        print(f"{e}\n-> starting afresh")
+        discarded = str(e)
+        if progress:  # the pipeline keeps it in the provenance: its records must not depend on what ran before
+            print(f"{e}\n-> starting afresh")
         (ckpt / distill.CHECKPOINT_NAME).unlink()
         syn = distill.run(cfg.distill, train, **run)
     syn.meta.update(run_id=cfg.run_id, data_copy=cfg.data_copy, profile=cfg.profile, variant=cfg.variant)
     syn.save(cfg.paths.synset(cfg.run_id))
     save_json(cfg.paths.run_dir(cfg.run_id) / "distill.json", syn.meta)
-    save_json(cfg.paths.provenance("distill", cfg.run_id), syn.provenance)
+    save_json(cfg.paths.provenance("distill", cfg.run_id), {**syn.provenance, "discarded_checkpoint": discarded})
     return syn
 
 
@@ -200,6 +184,7 @@ def prune_cell(cfg: StageConfig, *, progress: bool | None = None) -> dict[str, A
 
     from . import prune
     from .evaluate import evaluate_images
+    from .models import random_features
     from .runtime import resolve_device
     from .synset import SyntheticSet
 

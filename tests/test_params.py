@@ -113,7 +113,7 @@ def test_notebook_parameters_match_config_fields():
     fields = set(DistillConfig.__dataclass_fields__) | set(DataConfig.__dataclass_fields__)
     for path in NOTEBOOKS:
         for name in notebook_parameters(path):
-            assert name in args | fields | {"kind", "metrics_dir"}, f"{path.name}: parameter {name} is not a config knob"
+            assert name in args | fields | {"kind", "records_dir"}, f"{path.name}: parameter {name} is not a config knob"
 
 
 def test_dvc_parses_the_stages():

@@ -75,7 +75,7 @@ def test_hand_runs_are_sandboxed(repo, monkeypatch):
 def run_stage(repo: Path, package: Path) -> str:
     code = ("from hdd_lib import params, stages; "
             "c = params.load_config('distill', dataset='digits', ipc=2, method='dm_hdd'); "
-            "stages.distill_cell(c, progress=False)")
+            "stages.distill_cell(c, progress=True)")
     r = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,
                        env={"PYTHONPATH": str(package), "PATH": "", params.PIPELINE_ENV: "1"})
     assert r.returncode == 0, r.stderr[-3000:]

@@ -12,10 +12,10 @@ feature block), ``model(x)`` to logits. Build by name and re-draw weights from a
 Nothing here seeds, picks a device or trains.
 """
 
-from .build import MODELS, available_models, default_bound, get_model, reinit_
+from .build import MODELS, available_models, default_bound, get_model, random_features, reinit_
 from .convnet import ConvNet
 from .crossarch import VGG11, AlexNet, ResNet18
 from .layers import ACTS, NORMS, POOLS, Backbone
 
 __all__ = ["Backbone", "ConvNet", "AlexNet", "VGG11", "ResNet18", "MODELS", "available_models", "get_model",
-           "reinit_", "default_bound", "ACTS", "NORMS", "POOLS"]  # fmt: skip
+           "reinit_", "default_bound", "random_features", "ACTS", "NORMS", "POOLS"]  # fmt: skip

@@ -112,3 +112,20 @@ def reinit_(model: nn.Module, generator: torch.Generator) -> nn.Module:
                     f"{', '.join(t.__name__ for t in _LINEAR_TYPES + _NORM_TYPES)}"
                 )
     return model
+
+
+def random_features(images, *, model_cfg, spec, nets: int, generator, device, chunk: int = 2048):
+    """Features ``[..., D]`` of ``images [..., ch, H, W]`` averaged over ``nets`` freshly initialised,
+    frozen ConvNets in train mode (the DM embedding), drawn from ``generator``."""
+    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                          "cpu" if device == "auto" else device)
+    lead = images.shape[:-3]
+    flat = images.reshape(-1, *images.shape[-3:]).to(device)
+    total = None
+    with torch.no_grad():
+        for _ in range(nets):
+            net = get_model(model_cfg.name, spec.channels, spec.num_classes, spec.image_size[0],
+                            generator=generator, **model_cfg.kwargs(spec.image_size[0], spec.channels)).to(device)
+            f = torch.cat([net.embed(x) for x in flat.split(chunk)])
+            total = f if total is None else total + f
+    return (total / nets).reshape(*lead, -1).cpu()

@@ -1,72 +1,22 @@
 """Reporting: the papers' tables and figures from the pipeline's metric files, written atomically.
 
-Modules, one job each:
-
-- :mod:`~hdd_lib.report.published`: the published numbers (``hdd_lib/published.csv``) and the rule
-  choosing among their sources.
-- :mod:`~hdd_lib.report.tidy`: metric dicts -> tidy numbers (pooled over seeds), the protocol line,
-  display names.
-- :mod:`~hdd_lib.report.render`: :class:`Table` (display + numbers) -> ``.md`` / ``.csv`` / ``.tex``.
-- :mod:`~hdd_lib.report.tables`: Tables 1–4 with their footnotes; :func:`tables.write_all` writes
-  them all plus ``curves.csv``. Re-exports the names above that notebooks use.
-- :mod:`~hdd_lib.report.summaries`: short Markdown of one stage's output for the notebooks.
-- :mod:`~hdd_lib.report.figures`: :class:`matplotlib.figure.Figure` objects in one style
-  (``hdd.mplstyle``), no pyplot state; :func:`save_figure` writes PNGs atomically and
-  :func:`figures.write_all` every figure of the ``figures`` stage.
-- :mod:`~hdd_lib.report.poincare`: the Poincaré-disk figures (re-exported by ``figures``);
-  :mod:`~hdd_lib.report.panels`: the style and drawing blocks they share.
-
-The geometry behind the Poincaré-disk figures is :mod:`hdd_lib.visual`. ::
+- :mod:`~hdd_lib.report.tidy`: metric files -> tidy frames (pooled over seeds), display names, the protocol line
+- :mod:`~hdd_lib.report.published`: the published numbers and the rule choosing among their sources
+- :mod:`~hdd_lib.report.render`: :class:`Table` -> ``.md`` / ``.csv`` / ``.tex``
+- :mod:`~hdd_lib.report.tables`: Tables 1–4; :func:`tables.write_all` for the ``tables`` stage
+- :mod:`~hdd_lib.report.summaries`: Markdown of one stage's output for the notebooks
+- :mod:`~hdd_lib.report.figures`: the figures (``Figure`` objects shown as PNG in Jupyter);
+  :func:`figures.write_all` for the ``figures`` stage; :mod:`~hdd_lib.report.poincare`: the Poincaré disk
+- :mod:`~hdd_lib.report.readme`: README.md's generated results block ::
 
     from hdd_lib import report
-    metrics = report.load_metrics("results/metrics/eval")
-    report.write_table(report.main_table(metrics), "results/tables")
-    report.save_figure(report.accuracy_vs_iteration(metrics), "results/figures/fig2_accuracy_vs_iteration.png")
+    report.tables.write_all("results/metrics", "results/tables")
+    report.figures.accuracy_vs_iteration(report.load_metrics("results/metrics/eval"))
 """
 
-from .figures import (
-    accuracy_bars,
-    accuracy_vs_iteration,
-    geodm_trajectories,
-    geometry_figure,
-    image_grid,
-    loss_curve,
-    note_figure,
-    poincare_plot,
-    pruning_curves,
-    save_figure,
-    style,
-)
-from .published import load_published, paper_numbers
-from .render import Table, read_table_csv, write_table
-from .summaries import metrics_markdown, norm_markdown, summary_markdown
-from .tables import ablation_table, crossarch_table, main_table, pruning_table
-from .tidy import load_metrics, protocol_line
+from . import figures, tables
+from .figures import save_figure
+from .render import Table, write_table
+from .tidy import load_metrics, method_label, protocol_line
 
-__all__ = [
-    "Table",
-    "load_metrics",
-    "load_published",
-    "paper_numbers",
-    "protocol_line",
-    "main_table",
-    "crossarch_table",
-    "pruning_table",
-    "ablation_table",
-    "write_table",
-    "read_table_csv",
-    "summary_markdown",
-    "norm_markdown",
-    "metrics_markdown",
-    "style",
-    "save_figure",
-    "note_figure",
-    "poincare_plot",
-    "geometry_figure",
-    "image_grid",
-    "accuracy_vs_iteration",
-    "accuracy_bars",
-    "pruning_curves",
-    "geodm_trajectories",
-    "loss_curve",
-]
+__all__ = ["figures", "tables", "Table", "write_table", "save_figure", "load_metrics", "method_label", "protocol_line"]

@@ -1,29 +1,22 @@
-"""A finished table (:class:`Table`: what is shown and the numbers behind it) and its files.
+"""A finished table (:class:`Table`: what is shown, the numbers behind it) and its cell formats and files.
 
-``<name>.md`` and ``<name>.tex`` hold the display table: title, the protocol line as caption,
-the table (cells ``mean ± std``, missing ``–``), numbered footnotes. ``<name>.csv`` holds the tidy
-numbers behind it (one row per cell, plain floats), preceded by ``#`` comment lines with the title,
-the protocol line and the footnotes; read it with :func:`read_table_csv` (``pandas.read_csv(path,
-comment="#")``). :func:`write_table` writes all three atomically. The cell formatters
-(:func:`cell`, :func:`fmt`, :func:`n_note`, ...) are shared by the builders in
-:mod:`~hdd_lib.report.tables`. ::
-
-    from hdd_lib.report import render
-    render.write_table(table, "results/tables")      # table.name + .md, .csv, .tex
+``<name>.md`` and ``.tex`` (pandas' ``to_markdown``, ``to_latex``): title, the protocol line as caption,
+cells ``mean ± std`` (missing ``–``), numbered footnotes. ``<name>.csv``: the tidy numbers, one row per
+cell, after ``#`` comment lines with the title, protocol and footnotes (:func:`read_table_csv`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ..storage import atomic_write
-from .published import OTHER_SOURCE
 
 __all__ = ["MISSING", "Table", "write_table", "read_table_csv", "fmt", "cell", "usual_n", "n_note", "ratio_label"]
 
@@ -33,24 +26,24 @@ MISSING = "–"
 
 def fmt(x: Any, digits: int, sign: bool = False) -> str:
     """``x`` with ``digits`` decimals (``sign``: always signed); None or non-finite: :data:`MISSING`."""
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+    if x is None or not math.isfinite(x):
         return MISSING
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
 def cell(mean: float, std: float, digits: int, n: int | None = None, n_usual: int | None = None) -> str:
-    """``"mean ± std"`` (just the mean when ``std`` is missing), with ``" (n=…)"`` when the count ``n``
+    """``"mean ± std"`` (the mean alone when ``std`` is missing), with ``" (n=…)"`` when the count ``n``
     differs from the table's usual ``n_usual``; a missing mean gives :data:`MISSING`."""
-    if mean is None or not math.isfinite(mean):
+    if fmt(mean, digits) == MISSING:
         return MISSING
-    s = f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None and math.isfinite(std) else f"{mean:.{digits}f}"
+    s = fmt(mean, digits) + ("" if fmt(std, digits) == MISSING else f" ± {std:.{digits}f}")
     return s + (f" (n={n})" if n is not None and n_usual is not None and n != n_usual else "")
 
 
 def usual_n(df: pd.DataFrame) -> int | None:
     """The most common positive count in ``df["n"]`` (None when there is none)."""
-    ns = df.loc[df["n"] > 0, "n"] if len(df) else []
-    return int(pd.Series(ns).mode().iloc[0]) if len(ns) else None
+    ns = df.loc[df["n"] > 0, "n"]
+    return int(ns.mode().iloc[0]) if len(ns) else None
 
 
 def n_note(df: pd.DataFrame, what: str) -> str:
@@ -67,80 +60,7 @@ def ratio_label(r: float) -> str:
     return s + "0" if s.endswith(".") else s
 
 
-@dataclass(frozen=True)
-class Table:
-    """A finished table: what is shown and the numbers behind it.
-
-    Attributes
-    ----------
-    name : file stem, e.g. ``"table1_main"``
-    title : heading / LaTeX caption
-    display : DataFrame of strings as shown (missing cells ``–``)
-    data : tidy DataFrame of the numbers behind ``display`` (written as the CSV)
-    protocol : the protocol line (:func:`protocol_line`)
-    notes : footnotes, in order
-    """
-
-    name: str
-    title: str
-    display: pd.DataFrame
-    data: pd.DataFrame
-    protocol: str
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_markdown(self) -> str:
-        """Heading, protocol line, a pipe table and numbered footnotes."""
-        esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-        cols = list(self.display.columns)
-        lines = [f"### {self.title}", "", f"*{self.protocol}*", ""]
-        if cols:
-            align = [":---" if not _is_number_column(self.display[c]) else "---:" for c in cols]
-            lines += ["| " + " | ".join(esc(c) for c in cols) + " |", "| " + " | ".join(align) + " |"]
-            lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in self.display.itertuples(index=False)]
-        if self.display.empty:
-            lines += ["", f"{MISSING} no results yet."]
-        lines += [""] + [f"{i}. {n}" for i, n in enumerate(self.notes, 1)]
-        return "\n".join(lines) + "\n"
-
-    def to_latex(self) -> str:
-        """A ``table`` float with the protocol line in the caption and the notes below (needs
-        ``\\usepackage{booktabs}``)."""
-        cols = list(self.display.columns)
-        spec = "".join("r" if _is_number_column(self.display[c]) else "l" for c in cols) or "l"
-        lines = [f"% generated by hdd_lib.report.tables ({self.name}); do not edit",
-                 "\\begin{table}[t]", "\\centering", "\\small",
-                 f"\\caption{{{_tex(self.title)}. {_tex(self.protocol)}}}", f"\\label{{tab:{self.name}}}",
-                 f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
-                 " & ".join(_tex(c) for c in cols) + " \\\\", "\\midrule"]
-        lines += [" & ".join(_tex(v) for v in row) + " \\\\" for row in self.display.itertuples(index=False)]
-        lines += ["\\bottomrule", "\\end{tabular}", "", "\\par\\footnotesize"]
-        lines += [f"({i}) {_tex(n)}\\\\" for i, n in enumerate(self.notes, 1)]
-        lines += ["\\end{table}"]
-        return "\n".join(lines) + "\n"
-
-    def to_csv(self) -> str:
-        """The tidy numbers, after ``#`` comment lines (title, protocol, notes)."""
-        head = [self.title, self.protocol, *(f"({i}) {n}" for i, n in enumerate(self.notes, 1))]
-        comments = "".join(f"# {h}\n" for h in head)
-        return comments + self.data.to_csv(index=False, float_format="%.6g", lineterminator="\n")
-
-
-def _numeric_cell(v: Any) -> bool:
-    """Whether a display cell is a number (``61.3 ± 0.4``, ``+1.2``, ``48.9†``, ``60.1 (n=10)``)."""
-    for mark in ("±", OTHER_SOURCE, "(n=", ")"):
-        v = str(v).replace(mark, " ")
-    tokens = v.split()
-    try:
-        return bool(tokens) and all(math.isfinite(float(t)) for t in tokens)
-    except ValueError:
-        return False
-
-
-def _is_number_column(col: pd.Series) -> bool:
-    vals = [v for v in col if str(v) != MISSING]
-    return bool(vals) and all(_numeric_cell(v) for v in vals)
-
-
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?(e[+-]?\d+)?( ± \d+(\.\d+)?)?†?( \(n=\d+\))?$")
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "–": "--",
         "−": "$-$", "Δ": r"$\Delta$", "†": r"$^\dagger$", "λ": r"$\lambda$", "×": r"$\times$",
@@ -151,17 +71,54 @@ def _tex(s: Any) -> str:
     return "".join(_TEX.get(ch, ch) for ch in str(s))
 
 
+@dataclass(frozen=True)
+class Table:
+    """A finished table: ``name`` (file stem), ``title``, ``display`` (strings as shown), ``data`` (the
+    tidy numbers behind it, written as the CSV), ``protocol`` (the protocol line) and ``notes``."""
+
+    name: str
+    title: str
+    display: pd.DataFrame
+    data: pd.DataFrame
+    protocol: str
+    notes: tuple[str, ...] = ()
+
+    def _numeric(self) -> list[bool]:
+        """Per column: every non-missing cell is a number (``61.3 ± 0.4``, ``+1.2``, ``48.9†``, ``60.1 (n=10)``)."""
+        cols = [[str(v) for v in self.display[c] if str(v) != MISSING] for c in self.display.columns]
+        return [bool(vals) and all(_NUMBER.match(v) for v in vals) for vals in cols]
+
+    def to_markdown(self) -> str:
+        """Heading, the protocol line, a pipe table (numbers right-aligned) and numbered footnotes."""
+        esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+        shown = self.display.map(esc).rename(columns=esc)
+        table = shown.to_markdown(index=False, disable_numparse=True,
+                                  colalign=["right" if n else "left" for n in self._numeric()])
+        empty = ["", f"{MISSING} no results yet."] if self.display.empty else []
+        notes = [f"{i}. {n}" for i, n in enumerate(self.notes, 1)]
+        return "\n".join([f"### {self.title}", "", f"*{self.protocol}*", "", table, *empty, "", *notes]) + "\n"
+
+    def to_latex(self) -> str:
+        """A ``table`` float, the protocol line in its caption and the notes below (needs booktabs)."""
+        spec = "".join("r" if n else "l" for n in self._numeric()) or "l"
+        tabular = self.display.map(_tex).rename(columns=_tex).to_latex(index=False, escape=False, column_format=spec)
+        return "\n".join([f"% generated by hdd_lib.report.tables ({self.name}); do not edit", "\\begin{table}[t]",
+                          "\\centering", "\\small", f"\\caption{{{_tex(self.title)}. {_tex(self.protocol)}}}",
+                          f"\\label{{tab:{self.name}}}", tabular, "\\par\\footnotesize",
+                          *(f"({i}) {_tex(n)}\\\\" for i, n in enumerate(self.notes, 1)), "\\end{table}"]) + "\n"
+
+    def to_csv(self) -> str:
+        """The tidy numbers, after ``#`` comment lines (title, protocol, notes)."""
+        head = [self.title, self.protocol, *(f"({i}) {n}" for i, n in enumerate(self.notes, 1))]
+        return "".join(f"# {h}\n" for h in head) + self.data.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+
+
 def write_table(table: Table, folder: str | os.PathLike) -> dict[str, Path]:
-    """Write ``<name>.md``, ``<name>.csv`` and ``<name>.tex`` in ``folder`` atomically (each complete
-    or absent; re-running replaces them). Returns the paths by suffix."""
-    folder = Path(folder)
-    out = {}
-    for suffix, text in (("md", table.to_markdown()), ("csv", table.to_csv()), ("tex", table.to_latex())):
-        data = text.encode()
-        out[suffix] = atomic_write(folder / f"{table.name}.{suffix}", lambda f, data=data: f.write(data))
-    return out
+    """Write ``<name>.md``, ``.csv`` and ``.tex`` in ``folder``, each atomically. Returns the paths by suffix."""
+    return {suffix: atomic_write(Path(folder) / f"{table.name}.{suffix}", lambda f, b=text.encode(): f.write(b))
+            for suffix, text in (("md", table.to_markdown()), ("csv", table.to_csv()), ("tex", table.to_latex()))}
 
 
 def read_table_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a table CSV written by :func:`write_table` (skipping its ``#`` comment lines)."""
+    """A table CSV written by :func:`write_table` (its ``#`` comment lines skipped)."""
     return pd.read_csv(path, comment="#")

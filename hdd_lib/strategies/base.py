@@ -20,7 +20,7 @@ from ..data import ImageSet
 from ..models import get_model
 from ..synset import encode
 
-__all__ = ["STRATEGIES", "Strategy", "get_strategy"]
+__all__ = ["STRATEGIES", "Strategy", "get_strategy", "method_label"]
 
 STRATEGIES = Registry("strategy", __package__)
 
@@ -45,6 +45,8 @@ class Strategy:
     Settings: type[Settings] = NoSettings
     #: Side of the mosaic each stored image holds (IDM's partition; 1: plain images).
     factor: int = 1
+    #: The loss the strategy's paper matches with; the method is named by the strategy alone with it.
+    base_loss: str = "dm"
 
     def __init__(self, cfg: DistillConfig, train: ImageSet, device: torch.device) -> None:
         self.settings = from_dict(self.Settings, {k: v for k, v in cfg.strategy.items() if k != "name"},
@@ -105,3 +107,15 @@ class Strategy:
 def get_strategy(cfg: DistillConfig, train: ImageSet, device: torch.device) -> Strategy:
     """The strategy named by ``cfg.strategy["name"]``, for this run."""
     return STRATEGIES.get(cfg.strategy["name"])(cfg, train, device)
+
+
+def method_label(strategy: str | dict, loss: Any) -> str:
+    """A method's display name from the registries: the strategy's label, ``+`` the loss labels unless
+    the loss is the strategy's own (``DM``, ``DM+HDD``, ``IDM+GeoDM``)."""
+    from ..losses import LOSSES
+
+    cls = STRATEGIES.get(strategy["name"] if isinstance(strategy, dict) else strategy)
+    names = [t if isinstance(t, str) else t["name"] for t in (loss if isinstance(loss, list) else [loss])]
+    if names == [cls.base_loss]:
+        return cls.label
+    return "+".join([cls.label, *(LOSSES.get(n).label for n in names)])

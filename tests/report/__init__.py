@@ -7,6 +7,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+#: The labels the stages give the profiles' methods (hdd_lib.strategies.method_label of strategy + loss).
+LABELS = {"dm": "DM", "dm_hdd": "DM+HDD", "idm": "IDM", "idm_hdd": "IDM+HDD", "geodm": "DM+GeoDM",
+          "idm_geodm": "IDM+GeoDM"}
+CODE = {"distill": "0123456789abcdef", "evaluate": "fedcba9876543210"}
 PROVENANCE = {"git_commit": "0123456789abcdef0123", "device": "NVIDIA H100 80GB HBM3", "torch": "2.5.1"}
 
 
@@ -26,7 +30,8 @@ def eval_metric(dataset: str, ipc: int, method: str, seed: int, accs: Sequence[f
     accs = [float(a) for a in accs]
     return {
         "run_id": f"{dataset}-ipc{ipc}-{method}-s{seed}", "dataset": dataset, "data_copy": copy_label(dataset),
-        "ipc": ipc, "method": method, "seed": seed, "protocol": protocol(len(accs), profile=profile),
+        "ipc": ipc, "method": method, "method_label": LABELS.get(method, method), "seed": seed,
+        "protocol": protocol(len(accs), profile=profile), "code": dict(CODE),
         "results": {m: {"accs": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs)),
                         "seconds_per_model": 1.5} for m in models},
         "curve": [{"iteration": it, "mean": m, "std": s} for it, m, s in curve],
@@ -40,7 +45,8 @@ def prune_metric(dataset: str, ipc: int, method: str, seed: int,
     ratios = sorted({r for by in accs.values() for r in by}, reverse=True)
     return {
         "run_id": f"{dataset}-ipc{ipc}-{method}-s{seed}", "dataset": dataset, "data_copy": copy_label(dataset),
-        "ipc": ipc, "method": method, "seed": seed, "protocol": protocol(len(next(iter(accs["random"].values())))),
+        "ipc": ipc, "method": method, "method_label": LABELS.get(method, method), "seed": seed,
+        "protocol": protocol(len(next(iter(accs["random"].values())))), "code": dict(CODE),
         "ratios": ratios,
         "results": {score: {str(r): {"accs": list(a), "mean": float(np.mean(a)), "std": float(np.std(a))}
                             for r, a in by.items()} for score, by in accs.items()},
@@ -66,3 +72,9 @@ def png_size(fig: Any, path: Any) -> int:
     data = save_figure(fig, path).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     return len(data)
+
+
+def md_rows(text: str) -> list[list[str]]:
+    """The cells of every row of the pipe tables in Markdown ``text`` (alignment rows included)."""
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("|")]

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hdd_lib.report import tables as T
@@ -14,16 +15,32 @@ from hdd_lib.report import tidy
 from . import eval_metric
 
 
-def test_pool_equals_numpy_over_the_union():
+def test_pooled_equals_numpy_over_the_union_of_all_seeds():
     rng = np.random.default_rng(0)
     parts = [rng.normal(50, 3, n) for n in (5, 5, 3)]
+    metrics = [eval_metric("svhn", 1, "dm", s, list(p)) for s, p in enumerate(parts)]
+    metrics[2]["results"]["convnet"]["accs"].append(None)                  # not counted
+    acc = tidy.accuracies(metrics)
+    assert list(acc.columns) == ["run_id", "data_copy", "dataset", "ipc", "method", "variant", "seed", "model",
+                                 "score", "keep", "acc"]
+    row = tidy.pooled(acc, ["dataset", "ipc", "method", "model"]).iloc[0]
     allv = np.concatenate(parts)
-    mean, std, n = tidy.pool([{"accs": list(p)} for p in parts])
-    assert (mean, n) == (pytest.approx(allv.mean()), 13)
-    assert std == pytest.approx(allv.std())
-    mean2, std2, n2 = tidy.pool([{"mean": p.mean(), "std": p.std(), "n": len(p)} for p in parts])
-    assert (mean2, std2, n2) == (pytest.approx(allv.mean()), pytest.approx(allv.std()), 13)
-    assert math.isnan(tidy.pool([])[0])
+    assert (row["mean"], row["std"]) == (pytest.approx(allv.mean()), pytest.approx(allv.std()))
+    assert (row["n"], row["num_exp"], row["seeds"], row["data_copy"]) == (13, 3, "0 1 2", "SVHN")
+    none = eval_metric("svhn", 1, "dm", 0, [1.0])
+    none["results"]["convnet"]["accs"] = []
+    empty = tidy.pooled(tidy.accuracies([none]), ["method"]).iloc[0]
+    assert math.isnan(empty["mean"]) and empty["n"] == 0 and empty["num_exp"] == 1
+
+
+def test_curves_pool_their_moments_exactly():
+    a, b = np.array([10.0, 12.0, 14.0]), np.array([20.0, 22.0])
+    metrics = [eval_metric("svhn", 1, "dm", s, [1.0], curve=[(100, x.mean(), x.std())]) for s, x in enumerate((a, b))]
+    metrics[0]["curve"][0]["n"], metrics[1]["curve"][0]["n"] = 3, 2
+    row = tidy.tidy_curves(metrics).iloc[0]
+    both = np.concatenate([a, b])
+    assert (row["mean"], row["std"], row["n"], row["num_exp"]) == (pytest.approx(both.mean()),
+                                                                   pytest.approx(both.std()), 5, 2)
 
 
 def test_protocol_line_states_the_protocol():
@@ -65,17 +82,25 @@ def test_curve_rows_keep_every_run_and_iteration():
     metrics.append(eval_metric("svhn", 1, "dm", 0, [20.0]))                  # no curve: no rows
     metrics[0]["curve"].append({"mean": 1.0})                                # no iteration: skipped
     rows = tidy.curve_rows(metrics)
-    assert list(rows.columns) == tidy.CURVE_COLUMNS
+    assert list(rows.columns) == [*tidy.CURVE_COLUMNS, "n"]
     assert list(rows.columns[:7]) == ["iteration", "mean", "std", "run_id", "method", "dataset", "ipc"]
     assert list(rows["run_id"]) == ["cifar10_jpeg-ipc10-dm-s0"] * 2 + ["cifar10_jpeg-ipc10-dm-s1"] * 2
     assert list(rows["iteration"]) == [0, 500, 0, 500]
     assert rows.loc[1, "mean"] == 40.0 and rows.loc[1, "data_copy"] == "CIFAR-10 (JPEG copy)"
     empty = tidy.curve_rows([])
-    assert empty.empty and list(empty.columns) == tidy.CURVE_COLUMNS
+    assert empty.empty and list(empty.columns) == [*tidy.CURVE_COLUMNS, "n"]
 
 
 def test_display_names_and_order():
-    assert tidy.ordered(["zeta", "idm", "dm", "alpha"], tidy.METHODS) == ["dm", "idm", "alpha", "zeta"]
-    assert tidy.label("dm_hdd", tidy.METHODS) == "DM+HDD" and tidy.label("new", tidy.METHODS) == "new"
-    assert tidy.copy_label({"dataset": "svhn"}) == "SVHN"
+    tidy.learn_labels([{"method": m, "method_label": lab} for m, lab in
+                       [("idm_hdd", "IDM+HDD"), ("geodm", "DM+GeoDM"), ("idm", "IDM"), ("dm", "DM"), ("dm_hdd", "DM+HDD")]])
+    assert tidy.method_order(["zeta", "idm", "dm", "alpha"]) == ["dm", "idm", "alpha", "zeta"]
+    assert tidy.method_order(["idm_hdd", "geodm", "idm", "dm_hdd", "dm"]) == ["dm", "geodm", "dm_hdd", "idm", "idm_hdd"]
+    assert tidy.method_label("dm_hdd") == "DM+HDD" and tidy.method_label("new") == "new"
+    assert tidy.arch_order(["resnet18", "x", "convnet"]) == ["convnet", "resnet18", "x"]
+    assert tidy.arch_label("vgg11") == "VGG11" and tidy.arch_label("x") == "x"
+    frame = pd.DataFrame({"dataset": ["digits", "cifar10", "mnist", "cifar10"], "ipc": [1, 10, 1, 1]})
+    assert list(tidy.sort_rows(frame).itertuples(index=False, name=None)) == [("mnist", 1), ("cifar10", 1),
+                                                                              ("cifar10", 10), ("digits", 1)]
+    assert tidy.copy_label({"dataset": "svhn"}) == "svhn"
     assert tidy.copy_label({"dataset": "svhn", "data_copy": "SVHN (mine)"}) == "SVHN (mine)"
