@@ -188,6 +188,8 @@ class Campaign:
         self.provenance: dict[str, Any] = json.loads((self.work / "provenance.json").read_text()) \
             if (self.work / "provenance.json").exists() and not args.fresh else {}
         self.env = dict(os.environ, PYTHONUNBUFFERED="1", HDD_CACHE_DIR=str(Path(args.cache_dir).resolve()))
+        if args.commit:  # for hdd_lib's provenance where git is absent, once it reads this variable
+            self.env["HDD_GIT_COMMIT"] = args.commit
         self.env["PYTHONPATH"] = os.pathsep.join(
             [str(ROOT), str(self.site), *filter(None, [os.environ.get("PYTHONPATH")])])
         for path in (str(self.site), str(ROOT)):  # this process imports hdd_lib too (metric records)
@@ -269,6 +271,8 @@ class Campaign:
         self.steps[name] = record
         self.say(f"{name}: {record['status']}" + (f" ({record.get('error') or record.get('reason')})"
                                                    if record["status"] != "ok" else f" in {record['seconds']} s"))
+        if record["status"] == "failed":  # the cause, in the run tool's output tail too
+            print("    | " + (record.get("log_tail") or record.get("traceback") or "")[-600:].replace("\n", "\n    | "))
         self.export()
 
     def export(self) -> None:
