@@ -78,6 +78,7 @@ class Settings:
     long_eval: tuple[int, int] = (5, 1000)
     checkpoint_every: int = 500
     distill_extra: tuple[str, ...] = ()  # flags added to every `distill` (tiny: a narrow model)
+    idm_extra: tuple[str, ...] = ()  # flags added to the `distill` of IDM methods (their strategy's settings)
     eval_extra: tuple[str, ...] = ()
     test_paths: tuple[str, ...] = ()  # () = the test files that use the gpu mark (collecting all costs ~15 s)
     in_process: bool = False  # run every command in this process (no interpreter starts, no timeouts)
@@ -91,8 +92,8 @@ TINY = Settings(
     bench_shape=("--classes", "2", "--image-size", "8", "--width", "16", "--threads", "1"),
     bench_distill_extra=("--per-class", "12", "--batch-real", "8"), bench_eval_extra=("--test-size", "8"),
     long_ipc=2, long_iterations=2, long_eval=(1, 2), checkpoint_every=1,
-    distill_extra=("--batch_real", "4", "--set", "model.width=8", "--set", "idm.model_train_steps=1",
-                   "--set", "idm.train_batch=8"),
+    distill_extra=("--batch_real", "4", "--set", "model.width=8"),
+    idm_extra=("--set", "strategy.model_train_steps=1", "--set", "strategy.train_batch=8"),
     eval_extra=("--set", "model.width=8"), test_paths=("tests/data/test_load.py",), in_process=True,
     compile_flags=(), profile="tiny",  # compiling on a CPU takes a minute: the dry run checks the step only
 )
@@ -116,7 +117,8 @@ def cmd_pytest(s: Settings, junit: Path) -> list[str]:
 def cmd_distill(s: Settings, root: str, method: str, ipc: int, iterations: int, out: Path,
                 *extra: str) -> list[str]:
     return ["-m", "hdd_lib", "distill", *_data(s, root), "--method", method, "--ipc", str(ipc),
-            "--iterations", str(iterations), "--out", str(out), *s.distill_extra, *extra]
+            "--iterations", str(iterations), "--out", str(out), *s.distill_extra,
+            *(s.idm_extra if method.startswith("idm") else ()), *extra]
 
 
 def cmd_long_distill(s: Settings, root: str, method: str, out: Path) -> list[str]:
@@ -544,9 +546,10 @@ def _distill_row(call: Call, out: Path, *, checkpoint: bool = False) -> dict[str
     if call.rc == 0 and not call.timed_out and record.exists():
         meta = json.loads(record.read_text())
         losses = [h["loss"] for h in meta.get("history", []) if "loss" in h]
-        row.update(status="ok", iterations=meta.get("iteration"), ms_per_iteration=meta["timing"]["ms_per_iteration"],
-                   distill_seconds=meta["timing"]["seconds"], final_loss=losses[-1] if losses else None,
-                   device=meta.get("provenance", {}).get("device"))
+        prov = meta.get("provenance", {})
+        row.update(status="ok", iterations=meta.get("iteration"), ms_per_iteration=prov.get("ms_per_iteration"),
+                   distill_seconds=prov.get("seconds"), final_loss=losses[-1] if losses else None,
+                   device=prov.get("device"))
         return row
     row.update(status="timeout" if call.timed_out or call.rc == 130 else "failed", log_tail=call.tail())
     if checkpoint and (out / "checkpoint.pt").exists():
@@ -571,8 +574,9 @@ def _eval_summary(path: Path) -> dict[str, Any]:
 
 
 def _metric_record(c: Campaign, method: str, folder: Path) -> dict[str, Any]:
-    """The evaluation in the pipeline's ``results/metrics/eval/<run_id>.json`` form."""
-    from hdd_lib.pipeline import data_copy_label
+    """The evaluation in the pipeline's record form (``results/records/eval/<run_id>.json``), with its provenance."""
+    from hdd_lib.params import data_copy_label
+    from hdd_lib.strategies import method_label
 
     meta = json.loads((folder / "distill.json").read_text())
     ev = json.loads((folder / "eval.json").read_text())
@@ -580,12 +584,13 @@ def _metric_record(c: Campaign, method: str, folder: Path) -> dict[str, Any]:
     copy = data_copy_label(c.s.dataset)
     return {
         "run_id": f"{c.s.dataset}-ipc{cfg['ipc']}-{method}-s{cfg['seed']}", "dataset": c.s.dataset, "data_copy": copy,
-        "ipc": cfg["ipc"], "method": method, "seed": cfg["seed"], "variant": None, "kind": "eval",
+        "ipc": cfg["ipc"], "method": method, "method_label": method_label(cfg["strategy"], cfg["loss"]),
+        "seed": cfg["seed"], "variant": None, "kind": "eval", "code": {"distill": meta.get("code")},
         "protocol": {"profile": c.s.profile, "data_copy": copy, "iterations": cfg["iterations"],
                      "batch_real": cfg["batch_real"], "lr_img": cfg["lr_img"], "num_eval": e["num_eval"],
                      "epochs": e["epochs"], "eval_lr": e["lr"], "eval_batch": e["batch"]},
-        "results": ev["results"], "curve": [], "distill_seconds": meta["timing"]["seconds"],
-        "distill_ms_per_iteration": meta["timing"]["ms_per_iteration"], "variant_settings": None,
+        "results": ev["results"], "curve": [], "distill_seconds": meta["provenance"].get("seconds"),
+        "distill_ms_per_iteration": meta["provenance"].get("ms_per_iteration"), "variant_settings": None,
         "provenance": {**meta.get("provenance", {}), "git_commit": c.provenance.get("commit"),
                        "code_sha256": c.provenance.get("code_sha256"),
                        "data_sha256": c.provenance.get("data", {}).get("sha256"),
