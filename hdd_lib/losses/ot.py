@@ -20,7 +20,7 @@ which is exactly zero when the two clouds coincide and tends to the unregularise
 Choices, stated once here:
 
 * **Solver.** The plan comes from POT's log-domain Sinkhorn, batched over classes with
-  ``ot.batch.solve_batch(method="log_sinkhorn")`` (POT >= 0.9.6); older POT loops over classes with
+  ``ot.batch.solve_batch(method="log_sinkhorn")`` (POT >= 0.9.7); older POT loops over classes with
   ``ot.sinkhorn(method="sinkhorn_log")`` (the only Python loop, and only around the solver call).
 * **Gradient.** The solver runs on detached costs (no graph through the iterations); the value is
   then recomputed from the detached plan :math:`T^\star`, so its gradient is the envelope-theorem
@@ -52,8 +52,12 @@ def _pot():
 
 
 def _has_batch_solver() -> bool:
+    """POT's batched solver with a ``method`` argument (0.9.7; 0.9.6 has ``solve_batch`` without it)."""
+    import inspect
+
     ot = _pot()
-    return hasattr(ot, "batch") and hasattr(ot.batch, "solve_batch")
+    solve = getattr(getattr(ot, "batch", None), "solve_batch", None)
+    return solve is not None and "method" in inspect.signature(solve).parameters
 
 
 def sinkhorn_plans(

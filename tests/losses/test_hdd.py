@@ -140,3 +140,27 @@ def test_coinciding_centroids_give_zero_loss_and_finite_gradient(dtype):
 def test_bad_settings_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         HDDLoss(**kwargs)
+
+
+@pytest.mark.parametrize("k", [1e-6, 1.0, 1e6])
+@pytest.mark.parametrize("how", ["expmap0", "lift"])
+@pytest.mark.parametrize("norm", [0.0, 1e-8, 1.0, 1e4])
+def test_finite_at_the_bounds_of_k(k, how, norm, dtype):
+    """Every accepted k (the settings reject k outside [1e-6, 1e6], inf clamps, NaN) gives a finite loss
+    and finite gradients, for identical and distinct sets, tiny and huge feature norms."""
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(3, 5, 16, generator=g, dtype=dtype)
+    real = norm * real / real.norm(dim=-1, keepdim=True)
+    for syn in (real.clone(), (real.flip(1)[:, :2] + 0.01 * torch.randn(3, 2, 16, generator=g, dtype=dtype))):
+        syn = syn.clone().requires_grad_(True)
+        loss = get_loss("hdd", k=k, lam=1.0, how=how)(real, syn)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(syn.grad).all(), (k, how, norm)
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(k=1e-300), r"k must be >= 1e-06"), (dict(k=1e300), r"k must be <= 1e\+06"),
+                                           (dict(clamp=float("inf")), r"clamp must be a finite number"),
+                                           (dict(lam=float("nan")), r"lam must be a finite number")])
+def test_degenerate_settings_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        get_loss("hdd", **kwargs)
