@@ -92,7 +92,7 @@ def geometry_summary(cfg: StageConfig) -> dict[str, Any]:
     stats = geometry.feature_norm_stats(feats, k=s.k)
     norms = {key: (v.tolist() if torch.is_tensor(v) else v) for key, v in stats.items() if key != "norms"}
     record = {"dataset": cfg.dataset, "data_copy": cfg.data_copy, "k": s.k, "feature_dim": feats.shape[-1],
-              "norms": norms}
+              "model": s.model.to_dict(), "norms": norms}
     _write(cfg, "geometry", cfg.dataset, record, {"feature_dim": feats.shape[-1]}, time.perf_counter() - t0)
     return {"summary": record, "features": feats, "stats": stats, "spec": train.spec}
 

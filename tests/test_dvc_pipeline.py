@@ -1,6 +1,8 @@
-"""README's main job, ``dvc repro`` on the committed ``cpu`` profile, end to end in a scratch clone
-of the working tree; then a second ``dvc repro`` must rerun nothing, and a ``dvc exp run -S``
-override must reach the notebooks and rerun only the stages that read it.
+"""README's main job, ``dvc repro`` on the committed ``cpu`` profile, end to end in a scratch clone of
+the working tree; then: a second ``dvc repro`` reruns nothing; rerunning stages from nothing (as on a
+fresh clone) leaves every tracked file unchanged; a plotting change leaves the compute stages up to
+date; a changed loss reaches the synthetic images; a ``dvc exp run -S`` override reaches the notebooks
+and reruns only the stages that read it.
 """
 
 from __future__ import annotations
@@ -17,13 +19,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
+GIT = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 2700) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "DVC_NO_ANALYTICS": "1"}
+    env.pop("HDD_PIPELINE", None)
     r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
     return r
+
+
+def dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return run([str(BIN / "dvc"), *args], cwd)
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +44,9 @@ def repo(tmp_path_factory) -> Path:
         if src.is_file() and (not name.startswith("results/") or name.endswith(".gitkeep")):  # no old results
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
-    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
     run(["git", "init", "-q"], dest)
-    run(git + ["add", "-A"], dest)
-    run(git + ["commit", "-qm", "scratch"], dest)
+    run(GIT + ["add", "-A"], dest)
+    run(GIT + ["commit", "-qm", "scratch"], dest)
     return dest
 
 
@@ -50,10 +57,12 @@ FIGURES = ("0_samples-digits", "1_geometry-digits", "2_accuracy_vs_iteration", "
 
 @pytest.fixture(scope="module")
 def reproduced(repo) -> Path:
-    """The README's main job: ``dvc repro`` with the committed params.yaml (the cpu profile)."""
+    """The README's main job: ``dvc repro`` with the committed params.yaml (the cpu profile), committed."""
     assert (repo / "params.yaml").read_text() == (repo / "profiles" / "cpu.yaml").read_text(), \
         "params.yaml must be the cpu profile: it is what `dvc repro` runs on a fresh machine"
-    run([str(BIN / "dvc"), "repro"], repo)
+    dvc("repro", cwd=repo)
+    run(GIT + ["add", "-A"], repo)
+    run(GIT + ["commit", "-qm", "reproduced"], repo)
     return repo
 
 
@@ -67,29 +76,72 @@ def test_dvc_repro_on_the_cpu_profile_writes_every_table_and_figure(reproduced):
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in main.splitlines() if line.startswith("| ")]
     header, body = rows[0], [r for r in rows[1:] if r[0].startswith("scikit-learn digits")]
     assert [r[1] for r in body] == ["1", "10"]
-    for method in ("DM", "DM+HDD", "IDM", "IDM+HDD", "GeoDM"):  # every cell measured: "mean ± std"
+    for method in ("DM", "DM+HDD", "IDM", "IDM+HDD", "DM+GeoDM"):  # every cell measured: "mean ± std"
         assert all("±" in r[header.index(method)] for r in body), (method, body)
+    notebooks = [reproduced / "results" / "notebooks" / n for n in ("01_geometry-digits.ipynb", "05_tables.ipynb",
+                                                                    "06_figures.ipynb")]
+    for nb in notebooks:  # the committed report notebooks show their figures and tables
+        text = nb.read_text()
+        assert ("image/png" in text or "text/markdown" in text) and len(text) < 3_000_000, nb.name
 
 
 def test_second_dvc_repro_reruns_nothing(reproduced):
-    dvc = str(BIN / "dvc")
-    second = run([dvc, "repro"], reproduced)
+    second = dvc("repro", cwd=reproduced)
     assert "Running stage" not in second.stdout, second.stdout
-    status = run([dvc, "status"], reproduced)
-    assert "up to date" in status.stdout.lower(), status.stdout
-    metrics = run([dvc, "metrics", "show"], reproduced)
-    assert "results/metrics/eval" in metrics.stdout
+    assert "up to date" in dvc("status", cwd=reproduced).stdout.lower()
+    metrics = dvc("metrics", "show", cwd=reproduced).stdout
+    assert "results/metrics/eval" in metrics and max(map(len, metrics.splitlines())) < 400
+
+
+def test_rerunning_stages_from_nothing_leaves_tracked_files_unchanged(reproduced):
+    """As on a fresh clone (no DVC cache of their outputs, no checkpoints): the same bytes everywhere."""
+    shutil.rmtree(reproduced / "results" / "checkpoints", ignore_errors=True)
+    stages = ["data@digits", "geometry@digits", "distill@digits-1-dm-0", "evaluate@digits-1-dm-0", "tables", "figures"]
+    for stage in stages:
+        dvc("repro", "--force", "--single-item", stage, cwd=reproduced)
+    status = run(["git", "status", "--porcelain"], reproduced).stdout
+    assert status == "", f"tracked files changed on rerun:\n{status}"
+
+
+def test_a_plotting_change_leaves_the_compute_stages_up_to_date(reproduced):
+    figures = reproduced / "hdd_lib" / "report" / "figures.py"
+    original = figures.read_text()
+    try:
+        figures.write_text(original + "\n# a comment\n")
+        changed = {name.split("@")[0] for name in json.loads(dvc("status", "--json", cwd=reproduced).stdout)}
+        assert changed and changed <= {"tables", "figures", "data", "geometry"}, changed
+    finally:
+        figures.write_text(original)
+
+
+def test_a_changed_loss_reaches_the_synthetic_images(reproduced, tmp_path):
+    from hdd_lib.synset import SyntheticSet
+
+    clone = tmp_path / "clone"
+    shutil.copytree(reproduced, clone, symlinks=True)
+    rid = "digits-ipc1-dm_hdd-s0"
+    before = SyntheticSet.load(clone / "results" / "runs" / rid / "synset.pt").images
+    hdd = clone / "hdd_lib" / "losses" / "hdd.py"
+    hdd.write_text(hdd.read_text().replace("return self.settings.lam * geometry.dist(", "return 0.5 * self.settings.lam * geometry.dist("))
+    env_path = {"PYTHONPATH": str(clone)}
+    r = subprocess.run([str(BIN / "dvc"), "repro", "--single-item", f"distill@digits-1-dm_hdd-0"], cwd=clone,
+                       capture_output=True, text=True, env={**os.environ, **env_path, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
+    assert r.returncode == 0 and "Running stage 'distill@digits-1-dm_hdd-0'" in r.stdout, r.stdout + r.stderr
+    after = SyntheticSet.load(clone / "results" / "runs" / rid / "synset.pt").images
+    assert not torch_equal(before, after)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
 
 
 def test_dvc_exp_run_override_reaches_the_notebook_and_reruns_only_its_stages(reproduced):
-    dvc = str(BIN / "dvc")
-    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
-    run(git + ["add", "-A"], reproduced)
-    run(git + ["commit", "-qm", "reproduced", "--allow-empty"], reproduced)
-    out = run([dvc, "exp", "run", "-S", "report.methods=[dm_hdd,dm]"], reproduced).stdout
+    out = dvc("exp", "run", "-S", "report.methods=[dm_hdd,dm]", cwd=reproduced).stdout
     ran = sorted({line.split("'")[1].split("@")[0] for line in out.splitlines() if line.startswith("Running stage")})
     assert ran == ["figures", "tables"], out
     main = (reproduced / "results" / "tables" / "table1_main.md").read_text()
     header = next(line for line in main.splitlines() if line.startswith("| Dataset"))
     columns = [c.strip() for c in header.strip("|").split("|")]
-    assert columns.index("DM+HDD") < columns.index("DM") and "IDM" not in columns and "GeoDM" not in columns
+    assert columns.index("DM+HDD") < columns.index("DM") and "IDM" not in columns and "DM+GeoDM" not in columns

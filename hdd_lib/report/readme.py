@@ -1,20 +1,25 @@
-"""README.md's results section, generated from ``results/`` (``python -m hdd_lib readme``), never typed.
+"""README.md's generated parts, from ``results/`` (``python -m hdd_lib readme``), never typed.
 
 The block between :data:`BEGIN` and :data:`END` holds every table's Markdown (written by the ``tables``
-stage, headings demoted one level) and links to the figures; a test fails when it and ``results/`` disagree.
+stage, headings demoted one level) and links to the figures; the block between :data:`FACTS_BEGIN` and
+:data:`FACTS_END` states what the geometry records measured. A test fails when README and ``results/`` disagree.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from ..storage import atomic_write
 
-__all__ = ["BEGIN", "END", "results_block", "update_readme"]
+__all__ = ["BEGIN", "END", "FACTS_BEGIN", "FACTS_END", "results_block", "facts_block", "update_readme"]
 
 BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
+FACTS_BEGIN = "<!-- facts:begin -->"
+FACTS_END = "<!-- facts:end -->"
 TABLES = ("table1_main", "table2_crossarch", "table3_pruning", "table4_geodm_ablation")
 
 
@@ -32,13 +37,34 @@ def results_block(results: str | os.PathLike, *, relative_to: str | os.PathLike)
     return "\n".join([*parts, END])
 
 
+def facts_block(results: str | os.PathLike) -> str:
+    """One sentence per geometry record: feature size and norms of real images against HDD's clamp."""
+    lines = [FACTS_BEGIN]
+    for path in sorted((Path(results) / "records" / "geometry").glob("*.json")):
+        g = json.loads(path.read_text())
+        n, m = g["norms"], g.get("model") or {}
+        net = f"width {m['width']}, depth {m['depth']}, {m['norm']}" if m else "the default ConvNet"
+        lines.append(
+            f"- {g['data_copy']}: a random ConvNet ({net}) embeds real images into {g['feature_dim']}-dimensional "
+            f"features with median norm {n['median']:.2f} (5-95 %: {n['q05']:.2f}-{n['q95']:.2f}); the expmap clamp "
+            f"is at {n['threshold']:g} (k = {g['k']:g}), and {100 * n['fraction_saturated']:.0f} % of the features "
+            f"reach it (`{path.relative_to(Path(results).parent).as_posix()}`).")
+    return "\n".join([*lines, FACTS_END])
+
+
+def _replace(text: str, begin: str, end: str, block: str, readme: Any) -> str:
+    if begin not in text or end not in text:
+        raise ValueError(f"{readme} has no {begin} ... {end} block to fill")
+    head, rest = text.split(begin, 1)
+    return head + block + rest.split(end, 1)[1]
+
+
 def update_readme(readme: str | os.PathLike, results: str | os.PathLike) -> bool:
-    """Rewrite the results block of ``readme`` from ``results``; returns whether anything changed."""
+    """Rewrite the generated blocks of ``readme`` from ``results``; returns whether anything changed."""
     text = Path(readme).read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{readme} has no {BEGIN} ... {END} block to fill")
-    head, rest = text.split(BEGIN, 1)
-    new = head + results_block(results, relative_to=Path(readme).parent) + rest.split(END, 1)[1]
+    new = _replace(text, BEGIN, END, results_block(results, relative_to=Path(readme).parent), readme)
+    if FACTS_BEGIN in text:
+        new = _replace(new, FACTS_BEGIN, FACTS_END, facts_block(results), readme)
     if new != text:
         atomic_write(readme, lambda f: f.write(new.encode()))
     return new != text
