@@ -115,6 +115,8 @@ class DistillConfig:
     geodm: GeoDMConfig = field(default_factory=GeoDMConfig)
     lr_geometry: float = 0.01  # GeoDM: learning rate of the curvatures and weights
     amp: Literal["auto", "off", "bf16"] = "auto"  # bf16 autocast of the networks on CUDA
+    # the real images' forward (no grad): auto = bf16 on CUDA (as amp) and on CPUs with native bf16
+    real_precision: Literal["auto", "fp32", "bf16"] = "auto"
     channels_last: bool = True  # NHWC activations on CUDA
     compile: bool = False  # torch.compile the embedding network (DM strategy; IDM's queue nets are not)
     checkpoint_every: int = 500
@@ -134,6 +136,8 @@ class DistillConfig:
             raise ValueError(f"init must be 'real' or 'noise', got init={self.init!r}")
         if self.amp not in ("auto", "off", "bf16"):
             raise ValueError(f"amp must be 'auto', 'off' or 'bf16', got amp={self.amp!r}")
+        if self.real_precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"real_precision must be 'auto', 'fp32' or 'bf16', got real_precision={self.real_precision!r}")
 
     @property
     def strategy(self) -> str:

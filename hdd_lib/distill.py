@@ -33,7 +33,7 @@ from .config import DistillConfig, to_dict
 from .data import ImageSet
 from .losses import get_loss
 from .models import get_model, reinit_
-from .runtime import autocast, resolve_device, use_bf16
+from .runtime import autocast, compiled, resolve_device, use_bf16, use_bf16_real
 from .storage import load_torch, save_torch
 from .synset import SyntheticSet
 
@@ -63,7 +63,7 @@ class _DM:
     def __init__(self, make_model: Callable[[torch.Generator], torch.nn.Module], device, generator,
                  compile: bool = False) -> None:
         self.net = make_model(generator).to(device).requires_grad_(False).train()
-        self.embed = torch.compile(self.net.embed) if compile else self.net.embed
+        self.embed = compiled(self.net.embed, name="the DM embedding") if compile else self.net.embed
 
     def network(self, iteration: int, generator: torch.Generator) -> torch.nn.Module:
         return reinit_(self.net, generator)
@@ -240,6 +240,7 @@ def run(
     num_classes = spec.num_classes
     factor = cfg.idm.factor if cfg.strategy == "idm" else 1
     bf16 = use_bf16(cfg.amp, device)
+    bf16_real = use_bf16_real(cfg.real_precision, cfg.amp, device)
     gen = torch.Generator().manual_seed(cfg.seed)
     batch_real = min(cfg.batch_real, int(train.counts.min()))
     if batch_real < cfg.batch_real:
@@ -330,7 +331,7 @@ def run(
     m_syn = cfg.ipc * factor * factor
     data_digest = provenance.data_digest(train.images, train.labels)
     print(f"distilling {spec.name}: {num_classes} classes x {cfg.ipc} images (x{factor * factor} expanded), "
-          f"method={cfg.method}, batch_real={batch_real}, device={device}, bf16={bf16}")
+          f"method={cfg.method}, batch_real={batch_real}, device={device}, bf16={bf16}, bf16_real={bf16_real}")
     bar = tqdm(range(start, cfg.iterations), initial=start, total=cfg.iterations, disable=not progress,
                desc=f"{cfg.method} ipc{cfg.ipc}", dynamic_ncols=True)
     t0 = time.perf_counter()
@@ -345,7 +346,7 @@ def run(
             real_aug, syn_aug = augment.siamese(real, syn_images, cfg.dsa, generator=gen)
 
             # ---- embed
-            f_real = _embed_real(strategy.embed, real_aug.flatten(0, 1), bf16, device).view(num_classes, batch_real, -1)
+            f_real = _embed_real(strategy.embed, real_aug.flatten(0, 1), bf16_real, device).view(num_classes, batch_real, -1)
             with autocast(bf16, device):
                 f_syn = strategy.embed(syn_aug.flatten(0, 1)).float().view(num_classes, m_syn, -1)
 
