@@ -372,12 +372,8 @@ def step_bench_distill(c: Campaign) -> dict[str, Any]:
     call = c.call("bench-distill", cmd_bench_distill(c.s, out), min(c.remaining(), 240))
     c.check(call, "bench_distill.py")
     result = json.loads(out.read_text())
-    lib = {(r["method"], r["ipc"]): r["ms_per_iteration"]["median"] for r in result["measurements"]
-           if r["implementation"] == "hdd_lib"}
-    ref = {(r["method"], r["ipc"]): r["ms_per_iteration"]["median"] for r in result["measurements"]
-           if r["implementation"] == "reference"}
-    rows = [{"method": m, "ipc": i, "hdd_lib_ms": lib[m, i], "reference_ms": ref.get((m, i)),
-             "ratio": (ref[m, i] / lib[m, i]) if (m, i) in ref else None} for m, i in sorted(lib)]
+    rows = [{"variant": s["variant"], "method": s["method"], "ipc": s["ipc"], "baseline": s["baseline"],
+             "baseline_ms": s["baseline_ms_median"], "ratio": s["median_ratio"]} for s in result["speedups"]]
     return {"file": out.name, "median_ms_per_iteration": rows, "device": result.get("device", {}).get("name")}
 
 

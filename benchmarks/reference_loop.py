@@ -32,8 +32,9 @@ import torch
 import torch.nn.functional as F
 
 from hdd_lib import augment
-from hdd_lib.config import DistillConfig
+from hdd_lib.config import DistillConfig, from_dict
 from hdd_lib.data import ImageSet
+from hdd_lib.losses.hdd import HDDSettings
 from hdd_lib.models import get_model
 from hdd_lib.runtime import resolve_device
 
@@ -107,7 +108,9 @@ class ReferenceLoop:
     """
 
     def __init__(self, cfg: DistillConfig, train: ImageSet) -> None:
-        if cfg.strategy != "dm" or cfg.loss not in ("dm", "hdd"):
+        strategy = cfg.strategy.get("name") if isinstance(cfg.strategy, dict) else cfg.strategy
+        loss = cfg.loss if isinstance(cfg.loss, dict) else {"name": cfg.loss}
+        if strategy != "dm" or loss.get("name") not in ("dm", "hdd"):
             raise ValueError(f"the reference loop covers DM and DM+HDD only, got method={cfg.method!r}")
         self.cfg, self.device = cfg, resolve_device(cfg.device)
         self.train = train.to(self.device)
@@ -118,10 +121,11 @@ class ReferenceLoop:
         init = self.train.sample(cfg.ipc, generator=self.generator)  # [C, ipc, ch, H, W]
         self.syn = init.detach().to(self.device, torch.float32).clone().requires_grad_(True)
         self.optimizer = torch.optim.SGD([self.syn], lr=cfg.lr_img, momentum=0.5)
-        self.manifold = None
-        if cfg.loss == "hdd":
-            dtype = getattr(torch, cfg.hdd.dtype)
-            self.manifold = geoopt.Lorentz(k=torch.tensor(cfg.hdd.k, dtype=dtype)).to(self.device)
+        self.manifold = self.hdd = None
+        if loss["name"] == "hdd":
+            self.hdd = from_dict(HDDSettings, {k: v for k, v in loss.items() if k != "name"})
+            dtype = getattr(torch, self.hdd.dtype)
+            self.manifold = geoopt.Lorentz(k=torch.tensor(self.hdd.k, dtype=dtype)).to(self.device)
         self.loss_avg = 0.0
 
     def _new_network(self) -> torch.nn.Module:
@@ -143,7 +147,7 @@ class ReferenceLoop:
         """The per-class loss of ``cfg.loss`` on features ``[B, D]`` and ``[M, D]``."""
         if self.manifold is None:
             return dm_class_loss(f_real, f_syn)
-        h = self.cfg.hdd
+        h = self.hdd
         return hdd_class_loss(self.manifold, f_real, f_syn, lam=h.lam, how=h.how, clamp=h.clamp,
                               dtype=getattr(torch, h.dtype))
 

@@ -7,9 +7,16 @@ itself is cheap)::
     loss = get_loss("hdd", k=1.0, lam=20.0)      # real [C, N, D], syn [C, M, D] -> scalar
 
     from hdd_lib import load, run, evaluate      # data, the distillation loop, the evaluation protocol
+
+Importing the package tunes glibc's allocator for large tensors (:func:`hdd_lib.allocator.tune_allocator`;
+``HDD_MALLOC_TUNE=0`` turns that off).
 """
 
 import importlib
+
+from .allocator import tune_allocator
+
+ALLOCATOR = tune_allocator()  # the mallopt settings applied, or None
 
 __version__ = "0.1.0"
 

@@ -31,7 +31,7 @@ from . import augment, provenance
 from .config import DistillConfig, to_dict
 from .data import ImageSet
 from .losses import build_loss
-from .runtime import autocast, resolve_device, use_bf16
+from .runtime import autocast, resolve_device, use_bf16, use_bf16_real
 from .storage import RunLock, load_torch, save_torch
 from .strategies import get_strategy
 from .synset import SyntheticSet
@@ -159,6 +159,7 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
     train = train.to(device)
     spec = train.spec
     bf16 = use_bf16(cfg.amp, device)
+    bf16_real = use_bf16_real(cfg.real_precision, cfg.amp, device)
     gen = torch.Generator().manual_seed(cfg.seed)
     batch_real = min(cfg.batch_real, int(train.counts.min()))
     if batch_real < cfg.batch_real:
@@ -243,7 +244,7 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
 
     f2 = strategy.factor ** 2
     print(f"distilling {spec.name}: {spec.num_classes} classes x {cfg.ipc} images (x{f2} expanded), "
-          f"method={cfg.method} ({strategy.label} + {loss_fn.label}), batch_real={batch_real}, device={device}, bf16={bf16}")
+          f"method={cfg.method} ({strategy.label} + {loss_fn.label}), batch_real={batch_real}, device={device}, bf16={bf16}, bf16_real={bf16_real}")
     bar = tqdm(range(start, cfg.iterations), initial=start, total=cfg.iterations, disable=not progress,
                desc=f"{cfg.method} ipc{cfg.ipc}", dynamic_ncols=True)
     t0 = time.perf_counter()
@@ -257,7 +258,7 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
 
             # ---- embed
             c, m = syn_images.shape[:2]
-            f_real = _embed_real(strategy.embed, real_aug.flatten(0, 1), bf16, device).view(c, batch_real, -1)
+            f_real = _embed_real(strategy.embed, real_aug.flatten(0, 1), bf16_real, device).view(c, batch_real, -1)
             with autocast(bf16, device):
                 f_syn = strategy.embed(syn_aug.flatten(0, 1)).float().view(c, m, -1)
 

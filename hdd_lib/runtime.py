@@ -1,15 +1,22 @@
-"""Run-time choices shared by distillation and evaluation: device, seeding, mixed precision."""
+"""Run-time choices shared by distillation and evaluation: device, seeding, precision, compile.
+
+Importing :mod:`hdd_lib` calls :func:`hdd_lib.allocator.tune_allocator` once (glibc only; ``HDD_MALLOC_TUNE=0`` turns
+it off), so every entry point (``dvc repro``'s papermill kernels, the CLI, the tests, user code)
+gets it without setting anything.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import random
+import warnings
+from typing import Callable
 
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything", "autocast", "use_bf16"]
-
+__all__ = ["resolve_device", "seed_everything", "autocast", "use_bf16", "use_bf16_real", "cpu_has_bf16",
+           "compiled"]
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """``"auto"`` is CUDA when available, else CPU; an explicit CUDA device must exist."""
@@ -40,8 +47,50 @@ def use_bf16(amp: str, device: torch.device) -> bool:
     return amp == "auto" and device.type == "cuda"
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX) and oneDNN is built in."""
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return torch.backends.mkldnn.is_available() and any(p is not None and p() for p in probes)
+
+
+def use_bf16_real(precision: str, amp: str, device: torch.device) -> bool:
+    """Whether the real images' forward pass (no gradient) runs under bf16 autocast.
+
+    ``"bf16"`` / ``"fp32"``: as said. ``"auto"``: never with ``amp="off"``; on CUDA as ``amp`` says;
+    on a CPU with ``amp="bf16"`` or where it has native bf16 (:func:`cpu_has_bf16`).
+    """
+    if precision != "auto":
+        return precision == "bf16"
+    if amp == "off":
+        return False
+    return use_bf16(amp, device) or (device.type == "cpu" and cpu_has_bf16())
+
+
 def autocast(enabled: bool, device: torch.device):
     """bf16 autocast on ``device`` when ``enabled``; norms and losses stay in float32 (autocast's lists)."""
     if not enabled:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def compiled(fn: Callable, *, name: str = "the network") -> Callable:
+    """``torch.compile(fn, dynamic=False)`` that falls back to ``fn`` for good, with one warning,
+    where compiling fails (no inductor backend, no C++ compiler, an unsupported op).
+
+    ``dynamic=False``: one static graph per input shape and grad/autocast mode (a distillation
+    run has two or three), which inductor makes faster than one shape-generic graph.
+    """
+    state = {"fn": torch.compile(fn, dynamic=False)}
+
+    def call(*args, **kwargs):
+        if state["fn"] is fn:
+            return fn(*args, **kwargs)
+        try:
+            return state["fn"](*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - any compile failure: run eagerly instead
+            warnings.warn(f"torch.compile of {name} failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                          "running it uncompiled", RuntimeWarning, stacklevel=2)
+            state["fn"] = fn
+            return fn(*args, **kwargs)
+
+    return call

@@ -32,24 +32,69 @@ def bench(monkeypatch):
 TINY_DATA = ["--device", "cpu", "--classes", "2", "--image-size", "8", "--width", "16"]
 
 
-def test_bench_distill_runs_and_records(bench, tmp_path):
+def test_bench_distill_interleaves_units_and_records(bench, tmp_path):
     out = tmp_path / "distill.json"
     result = bench("bench_distill").main(
-        [*TINY_DATA, "--per-class", "12", "--batch-real", "8", "--ipc", "2", "--methods", "dm", "dm_hdd",
-         "--iterations", "2", "--warmup", "1", "--out", str(out)])
+        [*TINY_DATA, "--threads", "1", "--per-class", "12", "--batch-real", "8", "--ipc", "2", "--methods", "dm",
+         "--iterations", "2", "--warmup", "1", "--variants", "default", "fp32+glibc", "--baselines", "official",
+         "--out", str(out)])
     assert out.exists()
-    for key in ("device", "provenance", "settings", "measurements", "speedups", "date_utc"):
+    for key in ("device", "provenance", "settings", "measurements", "speedups", "date_utc", "command", "load_average"):
         assert key in result
     assert "git_commit" in result["provenance"] and result["device"]["type"] == "cpu"
     rows = result["measurements"]
-    assert {(r["implementation"], r["method"], r["ipc"]) for r in rows} == {
-        (impl, m, 2) for impl in ("hdd_lib", "reference") for m in ("dm", "dm_hdd")}
+    order = [(r["implementation"], r.get("variant", r.get("position"))) for r in rows]
+    assert order == [("official", "before"), ("hdd_lib", "default"), ("hdd_lib", "fp32+glibc"), ("official", "after")]
     for r in rows:
-        stats = r["ms_per_iteration"]
-        assert stats["n"] == len(r["times_ms"]) == 2
+        assert r["ms_per_iteration"]["n"] == len(r["times_ms"]) == len(r["cpu_ms"]) == len(r["minor_faults"]) == 2
         assert all(math.isfinite(t) and t > 0 for t in r["times_ms"]) and math.isfinite(r["final_loss"])
-    assert len(result["speedups"]) == 2 and all(s["median_ratio"] > 0 for s in result["speedups"])
-    assert result["target"]["met"] is None  # only judged on an H100
+    lib = {r["variant"]: r for r in rows if r["implementation"] == "hdd_lib"}
+    assert lib["fp32+glibc"]["allocator"] is None  # HDD_MALLOC_TUNE=0 reached the worker
+    assert result["settings"]["configs"]["dm-ipc2-fp32+glibc"]["real_precision"] == "fp32"
+    assert not any(r.get("hdd_lib_imported", False) for r in rows if r["implementation"] == "official")
+    assert {(s["variant"], s["baseline"]) for s in result["speedups"]} == {("default", "official"), ("fp32+glibc", "official")}
+    assert all(s["median_ratio"] > 0 and s["cpu_time_ratio"] > 0 for s in result["speedups"])
+    assert result["target"]["met"] is None and result["cpu_target"]["met"] is None  # ipc 2, 1 thread: not judged
+
+
+def test_bench_distill_worker_times_the_reference_loop(bench):
+    spec = {"threads": None, "device": "cpu", "seed": 0, "data": {"classes": 2, "per_class": 12, "image_size": 8},
+            "warmup": 1, "iterations": 2, "kind": "reference",
+            "config": {"method": "dm_hdd", "ipc": 2, "batch_real": 8, "device": "cpu", "model": {"width": 16}}}
+    row = bench("bench_distill").worker(spec)
+    assert len(row["times_ms"]) == len(row["cpu_ms"]) == 2 and math.isfinite(row["final_loss"])
+
+
+def test_bench_distill_variant_names(bench):
+    parse = bench("bench_distill").parse_variant
+    assert parse("default") == {"name": "default", "overrides": {}, "malloc": True}
+    assert parse("bf16+compile+glibc") == {"name": "bf16+compile+glibc", "malloc": False,
+                                           "overrides": {"real_precision": "bf16", "compile": True}}
+    with pytest.raises(ValueError, match="unknown variant token 'fp16'"):
+        parse("fp16+compile")
+
+
+def test_official_loop_convnet_is_the_library_convnet(bench):
+    from hdd_lib.models import get_model
+
+    official = bench("official_loop")
+    for size, channels in ((32, 3), (28, 1)):
+        ours = get_model("convnet", channels, 10, size, width=16, depth=3)
+        theirs = official.convnet(channels, 16, 3, size)
+        pairs = list(zip(theirs.parameters(), ours.features.parameters(), strict=True))
+        assert [a.shape for a, _ in pairs] == [b.shape for _, b in pairs]
+        with torch.no_grad():
+            for a, b in pairs:
+                a.copy_(b)
+        x = torch.randn(4, channels, size, size)
+        torch.testing.assert_close(theirs(x), ours.embed(x))
+
+
+def test_official_loop_runs_without_hdd_lib(bench, tmp_path):
+    result = bench("official_loop").main(["--classes", "2", "--per-class", "12", "--image-size", "8", "--width", "16",
+                                          "--ipc", "2", "--batch-real", "8", "--iterations", "2", "--warmup", "1",
+                                          "--dsa", "--out", str(tmp_path / "o.json")])
+    assert len(result["wall_s"]) == len(result["cpu_s"]) == 2 and math.isfinite(result["final_loss"])
 
 
 def test_bench_eval_runs_and_labels_the_extrapolation(bench, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..models import reinit_
+from ..runtime import compiled
 from .base import STRATEGIES, Strategy
 
 __all__ = ["DM"]
@@ -17,7 +18,7 @@ class DM(Strategy):
 
     def start(self, generator: torch.Generator) -> None:
         self.net = self.make_model(generator).requires_grad_(False).train()
-        self.embed = torch.compile(self.net.embed) if self.cfg.compile else self.net.embed
+        self.embed = compiled(self.net.embed, name="the DM embedding") if self.cfg.compile else self.net.embed
 
     def network(self, iteration: int, generator: torch.Generator) -> torch.nn.Module:
         return reinit_(self.net, generator)
