@@ -327,7 +327,9 @@ class EvalConfig(Settings):
     momentum: Fraction = 0.9
     weight_decay: NonNegative = 5e-4
     batch: Count = 256
-    lr_decay_epoch: int | None = None  # None: epochs // 2 (x0.1)
+    lr_decay_epoch: int | None = None  # None: as the schedule says (x0.1, fresh optimiser)
+    # round: epochs, drop at epochs // 2; official: epochs + 1, drop at epochs // 2 + 1 (the DC/DM code)
+    schedule: Literal["round", "official"] = "round"
     dsa: DSAConfig = field(default_factory=DSAConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     seed: int = 0
@@ -340,5 +342,13 @@ class EvalConfig(Settings):
             raise ValueError("models must name at least one architecture")
 
     @property
+    def train_epochs(self) -> int:
+        """Epochs trained: ``epochs`` (round) or ``epochs + 1`` (official: ``range(Epoch + 1)``)."""
+        return self.epochs + (self.schedule == "official")
+
+    @property
     def decay_epoch(self) -> int:
-        return self.lr_decay_epoch if self.lr_decay_epoch is not None else self.epochs // 2
+        """0-based epoch from which lr is x0.1: ``epochs // 2`` (round), ``epochs // 2 + 1`` (official)."""
+        if self.lr_decay_epoch is not None:
+            return self.lr_decay_epoch
+        return self.epochs // 2 + (self.schedule == "official")

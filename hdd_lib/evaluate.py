@@ -158,7 +158,7 @@ def train_models(
         return torch.optim.SGD(ens.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
     opt = optimiser(cfg.lr)
-    for epoch in tqdm(range(cfg.epochs), disable=not progress, desc=f"train {e}x {model}", leave=False):
+    for epoch in tqdm(range(cfg.train_epochs), disable=not progress, desc=f"train {e}x {model}", leave=False):
         if epoch == cfg.decay_epoch and epoch > 0:
             opt = optimiser(cfg.lr * 0.1)
         order = torch.rand(e, n, generator=generator).argsort(dim=1).to(device, non_blocking=True)  # own order per model

@@ -42,6 +42,8 @@ def _protocol(cfg: StageConfig, ev=None) -> dict[str, Any]:
         out.update(iterations=d.iterations, batch_real=d.batch_real, lr_img=d.lr_img)
     if ev is not None:
         out.update(num_eval=ev.num_eval, epochs=ev.epochs, eval_lr=ev.lr, eval_batch=ev.batch)
+        if ev.schedule != "round":
+            out["eval_schedule"] = ev.schedule
     return out
 
 

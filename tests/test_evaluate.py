@@ -81,3 +81,25 @@ def test_class_count_mismatch_raises(tiny_imageset):
 def test_parse_model():
     assert ev.parse_model("resnet18:batchnorm") == ("resnet18", {"norm": "batchnorm"})
     assert ev.parse_model("convnet") == ("convnet", {})
+
+
+@pytest.mark.parametrize("schedule, epochs, decay", [("round", 6, 3), ("official", 7, 4)])
+def test_schedule_epochs_and_learning_rate_drop(tiny_imageset, monkeypatch, schedule, epochs, decay):
+    """round: 6 epochs, lr x0.1 from epoch 3; official (DC/DM code): range(6 + 1), drop at 6 // 2 + 1, fresh SGD."""
+    train, _ = tiny_imageset
+    images, labels = train.images[:12], train.labels[:12]  # one batch per epoch
+    made, steps, real_sgd = [], [], torch.optim.SGD
+
+    def sgd(params, lr, **kw):
+        made.append((len(steps), lr))
+        opt = real_sgd(params, lr=lr, **kw)
+        step = opt.step
+        opt.step = lambda *a, **k: (steps.append(lr), step(*a, **k))[1]
+        return opt
+
+    monkeypatch.setattr(torch.optim, "SGD", sgd)
+    ev.train_models(images, labels, model="convnet", num_classes=train.spec.num_classes,
+                    cfg=small_eval(epochs=6, num_eval=1, lr=0.01, schedule=schedule), generator=torch.Generator().manual_seed(0))
+    assert len(steps) == epochs
+    assert made == [(0, 0.01), (decay, pytest.approx(0.001))]
+    assert steps == [0.01] * decay + [pytest.approx(0.001)] * (epochs - decay)
