@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import itertools
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,11 +137,30 @@ def run_id(dataset: str, ipc: int, method: str, seed: int, variant: str | None =
     return f"{dataset}-ipc{ipc}-{f'{method}_{variant}' if variant else method}-s{seed}"
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML with YAML 1.2's booleans and floats, as DVC (ruamel) reads the same file: ``off``/``no``
+    stay strings (``dvc exp run -S`` drops the quotes of ``"off"``), ``1e-6`` is a float."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML text with YAML 1.2's booleans and floats (see :class:`_Yaml12Loader`)."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader)
+
+
 def load_params(root: str | os.PathLike | None = None) -> dict[str, Any]:
     """``params.yaml`` as a dict (a malformed file raises ``ValueError`` naming it)."""
     path = (Path(root) if root else find_root()) / PARAMS_FILE
     try:
-        params = yaml.safe_load(path.read_text())
+        params = read_yaml(path.read_text())
     except yaml.YAMLError as e:
         raise ValueError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(params, dict):
@@ -422,7 +442,7 @@ def use_profile(name: str, root: str | os.PathLike | None = None) -> Path:
 
 
 def load_params_file(path: Path) -> dict[str, Any]:
-    params = yaml.safe_load(path.read_text())
+    params = read_yaml(path.read_text())
     if not isinstance(params, dict):
         raise ValueError(f"{path} must hold a mapping of sections")
     return params

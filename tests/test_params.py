@@ -30,7 +30,7 @@ def lookup(params: dict, dotted: str):
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.stem)
 def test_every_interpolation_in_dvc_yaml_exists_in_the_profile(profile):
-    params = yaml.safe_load(profile.read_text())
+    params = pipeline.read_yaml(profile.read_text())
     text = (ROOT / "dvc.yaml").read_text()
     keys = set(re.findall(r"\$\{([^}]+)\}", text))
     assert keys, "dvc.yaml uses no parameters"
@@ -128,7 +128,7 @@ def test_dvc_parses_the_stages():
 def test_every_grid_cell_of_every_profile_builds_a_config(profile, tmp_path):
     shutil.copy(profile, tmp_path / "params.yaml")
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
-    params = yaml.safe_load(profile.read_text())
+    params = pipeline.read_yaml(profile.read_text())
     cells = set()
     for grid in ("grid", "crossarch_grid", "prune_grid"):
         g = params[grid]
@@ -309,3 +309,23 @@ def test_paper_profile_resolves_the_official_protocol_in_every_cell(dataset, tmp
     if spec.channels == 1:
         first = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
         assert first.padding == (3, 3)  # official: pad 3 for any 1-channel input
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.stem)
+def test_dvc_set_rewrites_only_the_edited_line_and_keeps_the_meaning(profile, tmp_path):
+    """``dvc exp run -S`` rewrites params.yaml through ruamel: every profile is already in that form, so
+    comments, layout and values survive, and ``off``-like strings keep their meaning for hdd_lib."""
+    _yaml = pytest.importorskip("dvc.utils.serialize._yaml")
+    import difflib
+
+    path = tmp_path / "params.yaml"
+    shutil.copy(profile, path)
+    with _yaml.modify_yaml(str(path)) as data:
+        data["distill"]["lr_img"] = 0.25
+    before, after = profile.read_text().splitlines(), path.read_text().splitlines()
+    changed = [line for line in difflib.unified_diff(before, after, lineterm="", n=0)
+               if line[:1] in "+-" and not line.startswith(("---", "+++"))]
+    assert len(changed) == 2 and all("lr_img:" in line for line in changed), changed
+    expected = pipeline.read_yaml(profile.read_text())
+    expected["distill"]["lr_img"] = 0.25
+    assert pipeline.read_yaml(path.read_text()) == expected
