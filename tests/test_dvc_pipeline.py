@@ -98,10 +98,10 @@ def test_dvc_repro_on_the_cpu_profile_writes_every_table_and_figure(reproduced):
     missing = [str(p) for p in tables + figures if not p.is_file()]
     assert not missing, missing
     main = (reproduced / "results" / "tables" / "table1_main.md").read_text()
-    assert "profile: cpu" in main and "100 distillation iterations" in main
+    assert "profile: cpu" in main and f"{CI_NARROWING['distill']['iterations']} distillation iterations" in main
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in main.splitlines() if line.startswith("| ")]
     header, body = rows[0], [r for r in rows[1:] if r[0].startswith("scikit-learn digits")]
-    assert [r[1] for r in body] == ["1", "10"]
+    assert [r[1] for r in body] == [str(i) for i in CI_NARROWING["grid"]["ipc"]]
     for method in ("DM", "DM+HDD", "IDM", "IDM+HDD", "DM+GeoDM"):  # every cell measured: "mean ± std"
         assert all("±" in r[header.index(method)] for r in body), (method, body)
     notebooks = [reproduced / "results" / "notebooks" / n for n in ("01_geometry-digits.ipynb", "05_tables.ipynb",

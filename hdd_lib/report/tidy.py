@@ -199,7 +199,7 @@ def _span(values: Iterable[int]) -> str:
 
 def protocol_line(metrics: Sequence[dict[str, Any]], *, num_exp: Iterable[int] | None = None) -> str:
     """One line saying how the numbers were obtained, from the metrics' ``protocol`` and ``provenance``:
-    iterations, ``num_exp x num_eval``, epochs, profile, device, data copy.
+    iterations, ``num_exp x num_eval``, epochs, profile, device (where a record names it), data copy.
 
     ``num_exp`` (distillations per cell) defaults to the seeds per ``(dataset, ipc, method, variant)``.
     Differing values are joined with ``/`` (spans with ``–``), unknown ones read ``?``; data copies run
@@ -219,10 +219,13 @@ def _clause(metrics: Sequence[dict[str, Any]], num_exp: Iterable[int] | None) ->
         counts = Counter((m.get("dataset"), m.get("ipc"), m.get("method"), m.get("variant")) for m in metrics)
         num_exp = counts.values()
     p = lambda key: lambda m: m["protocol"][key]  # noqa: E731
+    device = ""  # records made by the pipeline keep the machine out (results/provenance): README names it
+    if any((m.get("provenance") or {}).get("device") for m in metrics):
+        device = f"; device: {_values(metrics, lambda m: m['provenance']['device'])}"
     return (f"{_values(metrics, p('iterations'))} distillation iterations; "
             f"num_exp × num_eval = {_span(num_exp)} × {_values(metrics, p('num_eval'))} "
             f"(distillations × evaluated networks per cell); {_values(metrics, p('epochs'))} training epochs; "
-            f"profile: {_values(metrics, p('profile'))}; device: {_values(metrics, lambda m: m['provenance']['device'])}")
+            f"profile: {_values(metrics, p('profile'))}{device}")
 
 
 def provenance_note(metrics: Sequence[dict[str, Any]]) -> str:
