@@ -86,7 +86,8 @@ def metrics_markdown(metrics: dict[str, Any], *, digits: int = 2) -> str:
     """An evaluation (:func:`hdd_lib.stages.evaluate_cell`): per architecture mean ± std test accuracy (%),
     networks and seconds per network; the protocol line."""
     variant = metrics.get("variant")
-    head = (f"**{method_label(metrics.get('method', '?'))}{f' ({variant})' if variant else ''} on "
+    label = metrics.get("method_label") or method_label(metrics.get("method", "?"))
+    head = (f"**{label}{f' ({variant})' if variant else ''} on "
             f"{metrics.get('data_copy') or metrics.get('dataset', '?')}, IPC {metrics.get('ipc', '?')}, "
             f"seed {metrics.get('seed', '?')}** (`{metrics.get('run_id', '?')}`, {metrics.get('kind', 'eval')})")
     results = metrics.get("results") or {}
