@@ -1,15 +1,7 @@
 """hdd_lib: Hyperbolic Dataset Distillation (HDD) and GeoDM, with a DM/IDM distillation engine.
 
-The names most users import are re-exported here (imported on first use, so ``import hdd_lib``
-itself is cheap)::
-
-    from hdd_lib import lift, get_loss
-    loss = get_loss("hdd", k=1.0, lam=20.0)      # real [C, N, D], syn [C, M, D] -> scalar
-
-    from hdd_lib import load, run, evaluate      # data, the distillation loop, the evaluation protocol
-
-Importing the package tunes glibc's allocator for large tensors (:func:`hdd_lib.allocator.tune_allocator`;
-``HDD_MALLOC_TUNE=0`` turns that off).
+Common names are re-exported lazily: ``from hdd_lib import lift, get_loss, load, run, evaluate``.
+Importing tunes glibc's allocator (:func:`hdd_lib.allocator.tune_allocator`; ``HDD_MALLOC_TUNE=0``: off).
 """
 
 import importlib

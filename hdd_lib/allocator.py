@@ -16,19 +16,13 @@ _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
 _USER_MALLOC_ENV = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_")
 
 
-
 def tune_allocator() -> dict[str, int] | None:
     """Keep freed memory in glibc's heap for reuse instead of handing it back to the kernel.
 
-    glibc serves every block above its mmap threshold (at most 32 MiB) with a fresh ``mmap`` and
-    ``munmap``-s it on free, so each large activation of a CPU forward pass is page-faulted in
-    anew: about half the CPU time of a distillation iteration. This sets, with ``mallopt``,
-    ``M_MMAP_MAX = 0`` (large blocks from the heap too), ``M_TRIM_THRESHOLD = SIZE_MAX`` (never
-    shrink the heap) and ``M_TOP_PAD = 64 MiB``. The cost: the process keeps its peak heap
-    (``ctypes.CDLL(None).malloc_trim(0)`` hands the free part back).
-
-    Does nothing (returns ``None``) off glibc, with ``HDD_MALLOC_TUNE=0``, or when the user set
-    glibc's own ``MALLOC_*_`` variables. Returns the settings applied.
+    glibc ``mmap``-s and ``munmap``-s every large block, so each large CPU activation is page-faulted anew
+    (about half a distillation iteration's CPU time). Sets ``M_MMAP_MAX = 0``, ``M_TRIM_THRESHOLD = SIZE_MAX``,
+    ``M_TOP_PAD = 64 MiB`` (the process keeps its peak heap). Returns them, or ``None`` (nothing done) off
+    glibc, with ``HDD_MALLOC_TUNE=0`` or the user's own ``MALLOC_*_`` variables.
     """
     if os.environ.get(MALLOC_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
         return None

@@ -1,14 +1,8 @@
 """Headless runs: ``python -m hdd_lib distill|evaluate|check|deps|profile|readme``.
 
-Parse -> typed config -> call the library -> write results atomically. Flags are spelled like the
-config fields (``--lr_img``, ``--batch_real``); any field is reachable with ``--set key=value``
-(YAML value), e.g. ``--set loss.k=2.4`` or ``--set strategy.factor=1``. A method is a strategy and
-a loss (``--strategy idm --loss hdd``), or a name from ``params.yaml``'s ``methods`` (``--method``).
-
-Outputs of ``distill --out DIR``: ``DIR/synset.pt`` (images and record), ``DIR/distill.json`` (the
-record and provenance) and ``DIR/checkpoint.pt`` (``--resume``). ``evaluate --out FILE`` writes a
-metrics JSON. Errors print one line (``--debug`` or ``HDD_DEBUG=1``: the traceback) and exit with 2
-for bad input, 1 for a run that failed, 130 when interrupted.
+Flags are spelled like config fields (``--lr_img``); any field via ``--set key=value`` (YAML), e.g.
+``--set loss.k=2.4``. Errors print one line (``--debug``/``HDD_DEBUG=1``: traceback); exit 2 bad input, 1 failed
+run, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -59,7 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hdd_lib", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
-
     def data_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dataset", default="digits", help="a dataset name (see hdd_lib.data.available_datasets())")
         p.add_argument("--data_root", default=None, help="folder holding the data (default $HDD_DATA_ROOT or ./data)")
@@ -68,7 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config field")
         p.add_argument("--no_progress", action="store_true", help="no progress bars")
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-
     d = sub.add_parser("distill", help="distil a dataset into a synthetic set")
     data_flags(d)
     d.add_argument("--strategy", default="dm", help="dm, idm, ... (default dm)")
@@ -83,7 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--checkpoint_every", type=int, default=None)
     d.add_argument("--out", required=True, type=Path, help="output folder")
     d.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-
     e = sub.add_parser("evaluate", help="train networks from scratch on a synthetic set, report test accuracy")
     data_flags(e)
     e.add_argument("--synset", required=True, type=Path, help="a synset.pt written by distill")
@@ -92,7 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--epochs", type=int, default=1000)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", required=True, type=Path, help="metrics JSON to write")
-
     nb = sub.add_parser("notebook", help="run a notebook for the pipeline (papermill, outputs under results/)")
     nb.add_argument("source", type=Path)
     nb.add_argument("target", type=Path)
@@ -110,7 +100,6 @@ def _method(args: argparse.Namespace) -> dict[str, Any]:
     if args.method is None:
         return {"method": f"{args.strategy}_{args.loss}", "strategy": {"name": args.strategy}, "loss": {"name": args.loss}}
     from .params import find_root, load_params
-
     methods = load_params(find_root()).get("methods") or {}
     if args.method not in methods:
         raise ValueError(f"unknown method {args.method!r}; params.yaml methods: {', '.join(methods) or 'none'}")
@@ -126,7 +115,6 @@ def _distill(args: argparse.Namespace) -> None:
     from .config import DistillConfig, from_dict
     from .params import data_copy_label
     from .storage import save_json, writable_dir
-
     fields: dict[str, Any] = {**_method(args), "ipc": args.ipc, "iterations": args.iterations, "init": args.init,
                               "seed": args.seed, "device": args.device}
     for name in ("lr_img", "batch_real", "checkpoint_every"):
@@ -148,7 +136,6 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
     from .storage import save_json, writable_dir
     from .synset import SyntheticSet
-
     fields = {"models": [m.strip() for m in args.models.split(",") if m.strip()], "num_eval": args.num_eval,
               "epochs": args.epochs, "seed": args.seed, "device": args.device}
     cfg = from_dict(EvalConfig, _merge(fields, _overrides(args.set)))
@@ -166,13 +153,11 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _notebook(args: argparse.Namespace) -> None:
     from .notebook import execute
-
     execute(args.source, args.target, {name: _scalar(value) for name, value in args.p})
 
 
 def _check(args: argparse.Namespace) -> None:
     from .params import PARAMS_FILE, check_params, find_root, load_params
-
     root = find_root()
     check_params(load_params(root))
     print(f"{root / PARAMS_FILE}: valid")
@@ -181,7 +166,6 @@ def _check(args: argparse.Namespace) -> None:
 def _deps(args: argparse.Namespace) -> int:
     from .deps import dvc_deps
     from .params import find_root
-
     path = find_root() / "dvc.yaml"
     stale = {name: (old, new) for name, (old, new) in dvc_deps(path, write=args.write).items() if old != new}
     if args.write:
@@ -195,7 +179,6 @@ def _deps(args: argparse.Namespace) -> int:
 
 def _profile(args: argparse.Namespace) -> None:
     from .params import use_profile
-
     path = use_profile(args.name)
     print(f"{path} now holds profile {args.name!r}; run `dvc repro`")
 
@@ -203,7 +186,6 @@ def _profile(args: argparse.Namespace) -> None:
 def _readme(args: argparse.Namespace) -> None:
     from .params import find_root
     from .report.readme import update_readme
-
     root = find_root()
     changed = update_readme(root / "README.md", root / "results")
     print("README.md results section " + ("updated" if changed else "already up to date"))

@@ -1,16 +1,8 @@
-"""Typed, frozen settings and the one mechanism that validates them.
+"""Typed, frozen settings: each field is checked against its annotation on construction.
 
-Every group of settings is a frozen dataclass deriving from :class:`Settings`. On construction
-each field is checked against its annotation: its type (``int`` is never a ``bool``, ``float`` is
-finite), ``Literal`` choices and ``Annotated`` bounds (:data:`Positive`, :data:`Count`, ...);
-ints widen to floats, lists become tuples and nested mappings become their dataclass. Cross-field
-rules go in ``check()``. :func:`from_dict` also rejects unknown keys, and every error is a
-one-line ``ValueError`` naming the dotted key (``distill.loss.k must be > 0, got -1.0``).
-
-Named components (losses, strategies) live in a :class:`Registry`: each class declares its own
-``Settings``, so ``{"name": "hdd", "k": 1.0}`` from ``params.yaml`` is validated by the loss it
-selects and nowhere else. The dataclasses hold the papers' defaults (SPEC); a profile in
-``params.yaml`` states what it runs.
+``int`` is never a ``bool``, floats are finite, ``Literal``/``Annotated`` bounds hold; ints widen to floats,
+lists become tuples, mappings their dataclass. Errors are one-line ``ValueError``s naming the dotted key
+(``distill.loss.k must be > 0, got -1.0``). Named components (losses, strategies) live in a :class:`Registry`.
 """
 
 from __future__ import annotations
@@ -129,8 +121,7 @@ def _check(value: Any, annotation: Any, key: str) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    """Base of every settings dataclass: fields are checked against their annotations on
-    construction; subclasses put cross-field rules in :meth:`check`."""
+    """Base of every settings dataclass; subclasses put cross-field rules in :meth:`check`."""
 
     def __post_init__(self) -> None:
         hints, path = _hints(type(self)), _PATH.get()
@@ -151,8 +142,7 @@ class Settings:
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, *, prefix: str = "", path: str | None = None) -> T:
-    """Build dataclass ``cls`` from a mapping, rejecting unknown keys; errors name the full dotted key
-    (``prefix`` is relative to the settings being built, ``path`` absolute)."""
+    """``cls`` from a mapping, rejecting unknown keys (``prefix``: relative dotted key, ``path``: absolute)."""
     full = path if path is not None else _PATH.get() + prefix
     data = {} if data is None else data
     if not isinstance(data, dict):
@@ -183,17 +173,9 @@ def to_dict(cfg: Any) -> Any:
     return cfg
 
 
-# ------------------------------------------------------------------------------------ registries
-
-
 class Registry:
-    """Named components of one kind (losses, strategies), found in the modules of ``package``.
-
-    A class joins with ``@registry.register("name", label="Label")``; every module of the package is
-    imported on first lookup, so a new component is one new file. Each class declares a ``Settings``
-    dataclass; :meth:`resolve` turns ``{"name": ..., **settings}`` into the validated, complete
-    mapping that is stored in configs and results.
-    """
+    """Named components of one kind, registered with ``@registry.register("name", label=...)`` in the modules of
+    ``package`` (all imported on first lookup); each class declares its own ``Settings`` dataclass."""
 
     def __init__(self, kind: str, package: str) -> None:
         self.kind, self.package, self._classes, self._found = kind, package, {}, False
@@ -205,7 +187,6 @@ class Registry:
             cls.name, cls.label = name, label
             self._classes[name] = cls
             return cls
-
         return wrap
 
     def _discover(self) -> None:
@@ -236,9 +217,6 @@ class Registry:
         return {"name": spec["name"], **to_dict(from_dict(cls.Settings, settings, prefix=prefix))}
 
 
-# ------------------------------------------------------------------------------------ run settings
-
-
 @dataclass(frozen=True)
 class DataConfig(Settings):
     """Where the real data comes from (see :func:`hdd_lib.data.load`)."""
@@ -258,8 +236,7 @@ class ModelConfig(Settings):
     norm: str = "instancenorm"
     act: str = "relu"
     pool: str = "avgpooling"
-    #: First convolution's padding: "official" pads 3 for any 1-channel input (the DC benchmark code),
-    #: "28px" only at 28 px (this project's earlier rule), or an integer.
+    #: First convolution's padding: "official" pads 3 for 1-channel input (DC benchmark code), "28px" only at 28 px.
     first_padding: Literal["official", "28px"] | int = "official"
 
     def kwargs(self, image_size: int, channels: int = 3) -> dict[str, Any]:
@@ -273,12 +250,8 @@ class ModelConfig(Settings):
 
 @dataclass(frozen=True)
 class DistillConfig(Settings):
-    """One distillation: a method (a strategy and a matching loss) on ``ipc`` images per class.
-
-    ``strategy`` and ``loss`` are ``{"name": ..., **settings}`` mappings, validated by the class
-    they name (:data:`hdd_lib.strategies.STRATEGIES`, :data:`hdd_lib.losses.LOSSES`); ``loss`` may
-    also be a list of them, summed. ``method`` only names the run (run ids, tables).
-    """
+    """One distillation; ``strategy``/``loss`` are ``{"name": ..., **settings}`` validated by the class they name
+    (``loss`` may be a list, summed); ``method`` only names the run."""
 
     method: str = "dm_hdd"
     strategy: Any = field(default_factory=lambda: {"name": "dm"})
@@ -293,8 +266,7 @@ class DistillConfig(Settings):
     dsa: DSAConfig = field(default_factory=DSAConfig)
     lr_geometry: Positive = 0.01  # learning rate of a loss's own parameters (GeoDM's curvatures, weights)
     amp: Literal["auto", "off", "bf16"] = "auto"  # bf16 autocast of the networks on CUDA
-    # the real images' forward (no grad): fp32; bf16 (about 2x on CPUs with native bf16); auto = bf16 on
-    # CUDA (as amp) and on CPUs with native bf16
+    # the real images' forward (no grad); auto = bf16 on CUDA and on CPUs with native bf16 (about 2x)
     real_precision: Literal["auto", "fp32", "bf16"] = "fp32"
     channels_last: bool = True  # NHWC activations on CUDA
     compile: bool = False  # torch.compile the embedding network (DM strategy)
@@ -305,7 +277,6 @@ class DistillConfig(Settings):
     def check(self) -> None:
         from .losses import LOSSES
         from .strategies import STRATEGIES
-
         set_ = functools.partial(object.__setattr__, self)
         set_("strategy", STRATEGIES.resolve(self.strategy, prefix="strategy."))
         if isinstance(self.loss, (list, tuple)):

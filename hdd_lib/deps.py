@@ -1,15 +1,8 @@
 """Which library code a computation runs: static import closures, their digests, DVC stage deps.
 
-The closure of a module is every ``hdd_lib`` module it imports (at any depth, including imports
-inside functions), their parent packages, and, for a package holding a :class:`~hdd_lib.config.Registry`
-(losses, strategies), all of that package's modules, since the registry imports them on first use.
-An entry ``"hdd_lib.stages:distill_cell"`` counts the module-level imports of ``hdd_lib.stages``
-plus those inside ``distill_cell`` only: each pipeline stage depends on what its own body runs.
-
-:func:`code_digest` hashes a closure with comments and docstrings removed, so a result (a
-checkpoint, a synthetic set) records the code that computed it. :func:`stage_deps` gives each
-DVC stage its library dependencies from its notebook's imports; ``python -m hdd_lib deps`` writes
-them into ``dvc.yaml`` and a test fails when ``dvc.yaml`` and the code disagree.
+A closure holds every ``hdd_lib`` module imported at any depth (also inside functions), their parent packages,
+and all modules of a package holding a ``Registry``; ``"hdd_lib.stages:distill_cell"`` counts module-level
+imports plus those inside that function. :func:`code_digest` ignores comments and docstrings.
 """
 
 from __future__ import annotations
@@ -125,12 +118,8 @@ def code_digest(*entries: str) -> str:
     return h.hexdigest()[:16]
 
 
-# ------------------------------------------------------------------------------------ DVC stages
-
-
 def notebook_entries(notebook: str | Path) -> list[str]:
-    """The ``hdd_lib`` entries a notebook runs: modules it imports, and for :data:`STAGE_MODULES` the
-    functions it calls (``stages.distill_cell(...)`` -> ``"hdd_lib.stages:distill_cell"``)."""
+    """The ``hdd_lib`` modules a notebook imports, and the :data:`STAGE_MODULES` functions it calls (``mod:fn``)."""
     cells = json.loads(Path(notebook).read_text())["cells"]
     source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
@@ -155,8 +144,7 @@ def notebook_entries(notebook: str | Path) -> list[str]:
 
 
 def stage_deps(notebook: str | Path) -> list[str]:
-    """Repository-relative paths of the library code a notebook's stage runs: whole packages as
-    folders (``hdd_lib/losses/``), other modules as files."""
+    """Repository-relative paths of the code a notebook runs (a wholly used package as its folder)."""
     modules = closure(notebook_entries(notebook))
     files = {_file(m) for m in modules}
     out = set()
@@ -171,13 +159,8 @@ def stage_deps(notebook: str | Path) -> list[str]:
 
 
 def dvc_deps(dvc_yaml: str | Path, *, write: bool = False) -> dict[str, tuple[list[str], list[str]]]:
-    """For each stage of ``dvc_yaml`` running a notebook: (declared library deps, computed ones).
-
-    With ``write=True`` the computed deps replace the declared library entries (other deps are
-    kept, comments too).
-    """
+    """``{stage: (declared library deps, computed ones)}``; ``write=True`` replaces the declared ones in place."""
     from ruamel.yaml import YAML
-
     yaml = YAML()
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)

@@ -1,17 +1,8 @@
-"""One distillation loop with a pluggable strategy and matching loss.
+"""One distillation loop with a pluggable strategy and matching loss, batched over classes.
 
-Each iteration, batched over classes (no Python loop over classes):
-
-1. **sample**   the strategy's network, a real batch ``[C, B]``, the training images ``[C, M]``
-                (the strategy's view of the stored images), one Siamese DSA transform per class;
-2. **embed**    one forward for all real images (no grad, chunked), one for all synthetic ones;
-3. **match**    ``loss(real [C, B, D], syn [C, M, D])`` plus the strategy's regulariser;
-4. **step**     the strategy's image optimiser; the loss's own parameters by descent or ascent;
-                then the strategy's ``after_step``;
-5. **log / checkpoint**   losses checked every ``log_every`` iterations; the images checked before
-                every checkpoint and result; a checkpoint every ``checkpoint_every`` iterations and
-                on Ctrl-C, SIGTERM or SIGHUP. A checkpoint records the config, the data and the
-                code that produced it; ``resume=True`` continues it only if all three match.
+Per iteration: sample (network, real batch, the strategy's training images, Siamese DSA); embed;
+match ``loss(real [C, B, D], syn [C, M, D])`` + regulariser; step images and the loss's parameters;
+log and checkpoint (on Ctrl-C, SIGTERM, SIGHUP too). ``resume=True`` needs the same config, data and code.
 """
 
 from __future__ import annotations
@@ -50,16 +41,12 @@ class NonFiniteError(RuntimeError):
     """The loss or the synthetic images became NaN or inf; the last good checkpoint is kept."""
 
 
-NonFiniteLossError = NonFiniteError  # earlier name
-
-
 class ResumeMismatch(ValueError):
     """A checkpoint was made by other settings, data or code: it cannot be continued."""
 
 
 def fingerprint(cfg: DistillConfig, train: ImageSet) -> dict[str, Any]:
-    """What a result depends on: the config, the data (name and digest) and the code (a digest of the
-    library modules the loop runs, comments and docstrings ignored) with the versions that matter."""
+    """What a result depends on: config, data (name, digest), code digest and library versions."""
     digest = provenance.data_digest(train.images, train.labels)
     return {"config": to_dict(cfg), "data": {"dataset": train.spec.name, "digest": digest},
             "code": provenance.code_digest("hdd_lib.distill"), "versions": provenance.versions()}
@@ -131,22 +118,10 @@ def run(
 ) -> SyntheticSet:
     """Distil ``train`` into ``cfg.ipc`` images per class.
 
-    Parameters
-    ----------
-    cfg : the run's settings (method, ipc, iterations, learning rates, strategy, loss, ...)
-    train : the real training set (moved to the run's device)
-    out_dir : where ``checkpoint.pt`` is kept, locked against a second run (no checkpoints if ``None``)
-    resume : continue from ``out_dir/checkpoint.pt`` if it exists; :class:`ResumeMismatch` if it
-        was made by other settings, data or code
-    progress : show a tqdm bar and say when a checkpoint is resumed
-    on_eval : called as ``on_eval(iteration, synthetic_set)`` every ``eval_every`` iterations and at
-        the end; what it returns is stored in the history (accuracy-vs-iteration curves)
-    on_iteration : called as ``on_iteration(iteration)`` after each step (benchmarks mark clocks here)
-
-    Returns
-    -------
-    SyntheticSet whose ``meta`` holds the fingerprint, the final iteration and the loss history, and
-    whose ``provenance`` holds what varies between identical runs (time, machine, commit, timings).
+    ``out_dir`` keeps ``checkpoint.pt`` (locked); ``resume`` continues it (:class:`ResumeMismatch` if
+    made by other settings, data or code); ``on_eval(iteration, syn)`` runs every ``eval_every``
+    iterations and at the end, its result stored in the history; ``on_iteration(it)`` after each step.
+    Returns a SyntheticSet whose ``meta`` holds the fingerprint and history, ``provenance`` the volatiles.
     """
     if out_dir is None:
         return _run(cfg, train, None, resume, progress, on_eval, eval_every, on_iteration)
@@ -255,18 +230,15 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
             real = train.sample(batch_real, generator=gen)  # [C, B, ch, H, W]
             syn_images = strategy.images(syn)  # [C, M, ch, H, W]
             real_aug, syn_aug = augment.siamese(real, syn_images, cfg.dsa, generator=gen)
-
             # ---- embed
             c, m = syn_images.shape[:2]
             f_real = _embed_real(strategy.embed, real_aug.flatten(0, 1), bf16_real, device).view(c, batch_real, -1)
             with autocast(bf16, device):
                 f_syn = strategy.embed(syn_aug.flatten(0, 1)).float().view(c, m, -1)
-
             # ---- match
             loss = loss_fn(f_real, f_syn)
             extra = strategy.regulariser(net, f_syn)
             total = loss if extra is None else loss + extra
-
             # ---- step
             opt.zero_grad()
             if loss_opt is not None:
@@ -282,7 +254,6 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
             strategy.after_step(gen)
             if on_iteration is not None:
                 on_iteration(it)
-
             # ---- log / eval / checkpoint
             logged = {"match": loss.detach()} if extra is not None else {}
             logged.update(loss_fn.log_values())

@@ -1,15 +1,8 @@
-"""The evaluation protocol: train new networks from scratch on a synthetic set, test on real data.
+"""The evaluation protocol (SPEC, DC benchmark): train fresh networks on a synthetic set, test on real data.
 
-Per SPEC (DC benchmark): SGD (lr 0.01, momentum 0.9, weight decay 5e-4), batch 256, ``epochs``
-(1000) with the learning rate x0.1 from epoch ``epochs // 2`` (a fresh optimiser there, as in the
-reference), DSA on every batch (one family per batch, parameters per image), top-1 accuracy on the
-full real test set. ``num_eval`` models per architecture.
-
-Speed: on a GPU the small-set regime is launch-bound (IPC 10 is one batch per epoch), so the
-``num_eval`` models are trained *at once* — their parameters stacked and the forward pass vectorised
-with ``torch.func.vmap`` — where the architecture allows it (no BatchNorm running statistics); each
-model still sees its own initialisation, batch order and augmentation. On a CPU, where the grouped
-convolutions this produces are slower than a loop, ``stack="auto"`` trains them one after another.
+SGD (lr 0.01, momentum 0.9, wd 5e-4), batch 256, lr x0.1 (fresh optimiser) from ``epochs // 2``, DSA per
+batch, top-1 on the real test set. On a GPU the ``num_eval`` models train at once (stacked parameters,
+``torch.func.vmap``) where there is no BatchNorm; ``stack="auto"`` loops on a CPU.
 """
 
 from __future__ import annotations
@@ -68,9 +61,6 @@ class EvalResult:
                 "seconds": self.seconds, "seconds_per_model": self.seconds_per_model}
 
 
-# ------------------------------------------------------------------------------------ ensembles
-
-
 def _has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
@@ -123,21 +113,9 @@ class _Listed:
         return torch.stack([m(x if shared else x[e]) for e, m in enumerate(self.models)])
 
 
-# ------------------------------------------------------------------------------------ training
-
-
-def train_models(
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    model: str,  # "convnet", "alexnet", "vgg11", "resnet18", optionally ":<norm>"
-    num_classes: int,
-    cfg: EvalConfig,
-    generator: torch.Generator,
-    num_models: int | None = None,
-    progress: bool = False,
-):
-    """Train ``num_models`` (default ``cfg.num_eval``) fresh networks on ``images [N, ch, H, W]``.
+def train_models(images: torch.Tensor, labels: torch.Tensor, *, model: str, num_classes: int, cfg: EvalConfig,
+                 generator: torch.Generator, num_models: int | None = None, progress: bool = False):
+    """Train ``num_models`` (default ``cfg.num_eval``) fresh ``model`` nets (``name[:norm]``) on ``images``.
 
     Returns an ensemble callable as ``ens(x, shared=True) -> logits [E, B, K]``.
     """
@@ -156,7 +134,6 @@ def train_models(
 
     def optimiser(lr: float) -> torch.optim.Optimizer:
         return torch.optim.SGD(ens.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
     opt = optimiser(cfg.lr)
     for epoch in tqdm(range(cfg.train_epochs), disable=not progress, desc=f"train {e}x {model}", leave=False):
         if epoch == cfg.decay_epoch and epoch > 0:
@@ -184,14 +161,8 @@ def _accuracy(ens, test: ImageSet, batch: int) -> list[float]:
     return (100.0 * correct.double() / len(test)).tolist()
 
 
-def evaluate_images(
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    test: ImageSet,
-    cfg: EvalConfig,
-    *,
-    progress: bool = True,
-) -> dict[str, EvalResult]:
+def evaluate_images(images: torch.Tensor, labels: torch.Tensor, test: ImageSet, cfg: EvalConfig, *,
+                    progress: bool = True) -> dict[str, EvalResult]:
     """Evaluate a training set ``images [N, ch, H, W]`` / ``labels [N]`` on every ``cfg.models`` architecture."""
     if not bool(torch.isfinite(images).all()):
         raise ValueError(f"the training set holds {int((~torch.isfinite(images)).sum())} NaN or inf values: "

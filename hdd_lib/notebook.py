@@ -1,13 +1,5 @@
-"""How the pipeline runs a notebook, and how notebooks show user errors.
-
-:func:`execute` is ``papermill`` with the pipeline's environment (``HDD_PIPELINE=1``: outputs
-under ``results/``, no progress bars) and a deterministic result: papermill's and Jupyter's
-timestamps are removed, so an executed notebook changes only when what it shows changes
-(``dvc.yaml`` runs it as ``python -m hdd_lib notebook IN OUT -p name value ...``).
-
-:func:`short_errors` makes a kernel show an error raised inside ``hdd_lib`` (a bad parameter, a
-missing file) as one line, ``ValueError: ...``, instead of a traceback; ``HDD_DEBUG=1`` restores
-tracebacks. :func:`hdd_lib.params.load_config` turns it on in every pipeline notebook.
+"""How the pipeline runs a notebook (:func:`execute`: papermill, ``HDD_PIPELINE=1``, timestamps removed so
+the output changes only with what it shows), and :func:`short_errors`: library errors shown as one line.
 """
 
 from __future__ import annotations
@@ -19,8 +11,7 @@ from typing import Any
 __all__ = ["execute", "clean", "short_errors"]
 
 def clean(nb: Any) -> Any:
-    """Drop run times from a notebook (papermill's and Jupyter's per-cell timing) and give papermill's
-    parameters cell a fixed id (it draws a random one), in place."""
+    """Drop run times from a notebook and give papermill's parameters cell a fixed id (not random), in place."""
     pm = nb.metadata.get("papermill", {})
     for key in ("start_time", "end_time", "duration", "environment_variables", "input_path", "output_path"):
         pm.pop(key, None)
@@ -36,7 +27,6 @@ def execute(source: str | Path, target: str | Path, parameters: dict[str, Any]) 
     """Run ``source`` with ``parameters`` into ``target`` for the pipeline (see the module docstring)."""
     import nbformat
     import papermill
-
     os.environ["HDD_PIPELINE"] = "1"
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -63,7 +53,6 @@ def short_errors() -> None:
         return
     if ip is None or os.environ.get("HDD_DEBUG"):
         return
-
     def handler(shell, etype, value, tb, tb_offset=None):
         if not _from_library(tb):
             return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
@@ -71,5 +60,4 @@ def short_errors() -> None:
         builtin = next(c for c in etype.__mro__ if c.__module__ == "builtins")  # what papermill reports as ename
         shell._showtraceback(builtin, value, lines)
         return lines
-
     ip.set_custom_exc((ValueError, OSError), handler)

@@ -1,21 +1,10 @@
-"""What a pipeline stage needs, read from ``params.yaml``: typed configs, run ids and paths.
+"""What a pipeline stage needs from ``params.yaml``: typed configs, run ids and paths.
 
-Notebooks call ``cfg = load_config("distill", dataset=..., ipc=..., method=..., seed=...)`` right
-after their parameters cell. The whole ``params.yaml`` is validated first (every section, every
-grid cell: :func:`check_params`), so a wrong value anywhere stops the first stage that runs, with
-the key named. A cell's distillation settings are, merged in this order:
-
-1. ``distill`` (every knob of the loop; ``distill.<strategy>`` holds a strategy's own settings),
-2. ``methods.<method>``: the method's ``strategy`` (a name) and ``loss`` (``{name: ..., **settings}``,
-   a name, or a list of them, summed), plus any ``distill`` knob it changes,
-3. ``distill.settings`` rules in order, each ``{when: {axis: value or [values]}, set: {...}}`` with
-   axes ``dataset``, ``ipc``, ``method``, ``strategy``, ``loss``, merged key by key,
-4. an ablation ``variant`` (``ablation.variants.<name>``), then the notebook's overrides.
-
-Hand runs are sandboxed: a notebook executed by the pipeline (``HDD_PIPELINE=1``, set by
-``dvc.yaml``) writes under ``results/``; run any other way it writes under ``scratch/`` and reads
-what it needs from ``scratch/`` first, then ``results/``. Profiles (``profiles/*.yaml``) are
-complete ``params.yaml`` files, switched with ``python -m hdd_lib profile NAME``.
+A cell's distillation settings merge, in order: ``distill``; ``methods.<method>`` (``strategy``,
+``loss``: a name, ``{name: ..., **settings}`` or a list, summed; any ``distill`` knob); the
+``distill.settings`` rules (``{when: {axis: value or [values]}, set: {...}}``, axes ``dataset``, ``ipc``,
+``method``, ``strategy``, ``loss``); an ablation ``variant``; the notebook's overrides. Under the
+pipeline (``HDD_PIPELINE=1``) outputs go to ``results/``, otherwise to ``scratch/`` (read first).
 """
 
 from __future__ import annotations
@@ -60,13 +49,11 @@ _AXES = ("dataset", "ipc", "method", "strategy", "loss")
 def data_copy_label(dataset: str) -> str:
     """How tables name a dataset copy, e.g. ``"CIFAR-10 (JPEG copy)"`` (:func:`hdd_lib.data.dataset_label`)."""
     from .data import dataset_label
-
     return dataset_label(dataset)
 
 
 def find_root(start: str | os.PathLike | None = None) -> Path:
-    """The repository root: the nearest folder at or above ``start`` (default: the working
-    directory, then this package's location) holding both ``dvc.yaml`` and ``params.yaml``."""
+    """Nearest folder at or above ``start`` (default: cwd, then this package) with dvc.yaml and params.yaml."""
     candidates = [Path(start or os.getcwd()).resolve(), Path(__file__).resolve().parent]
     for base in candidates:
         for folder in (base, *base.parents):
@@ -138,8 +125,8 @@ def run_id(dataset: str, ipc: int, method: str, seed: int, variant: str | None =
 
 
 class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML with YAML 1.2's booleans and floats, as DVC (ruamel) reads the same file: ``off``/``no``
-    stay strings (``dvc exp run -S`` drops the quotes of ``"off"``), ``1e-6`` is a float."""
+    """YAML 1.2 booleans and floats, as DVC reads them: ``off`` stays a string (``dvc exp run -S``
+    drops its quotes), ``1e-6`` is a float."""
 
 
 _Yaml12Loader.yaml_implicit_resolvers = {
@@ -166,9 +153,6 @@ def load_params(root: str | os.PathLike | None = None) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise ValueError(f"{path} must hold a mapping of sections, got {type(params).__name__}")
     return params
-
-
-# ------------------------------------------------------------------------------------ sections
 
 
 @dataclass(frozen=True)
@@ -234,9 +218,6 @@ def cells(grid: Grid | AblationGrid) -> list[dict[str, Any]]:
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
-# ------------------------------------------------------------------------------------ resolution
-
-
 def _merge(base: Any, extra: Any, where: str) -> Any:
     if isinstance(extra, dict) and isinstance(base, (dict, type(None))):
         out = copy.deepcopy(base) if base else {}
@@ -280,7 +261,6 @@ def _check_method(methods: dict[str, Any], method: str) -> None:
     """Validate a method's own strategy name and loss settings, where params.yaml states them."""
     from .losses import LOSSES
     from .strategies import STRATEGIES
-
     spec = _method_spec(methods, method)
     STRATEGIES.get(spec["strategy"])
     for i, loss in enumerate(spec["loss"] if isinstance(spec["loss"], list) else [spec["loss"]]):
@@ -292,7 +272,6 @@ def resolve_distill(params: dict[str, Any], dataset: str, ipc: int, method: str,
                     variant: str | None = None, **overrides: Any) -> DistillConfig:
     """The validated distillation config of one cell (see the module docstring for the merge order)."""
     from .strategies import STRATEGIES
-
     spec = _method_spec(params.get("methods") or {}, method)
     section = dict(params.get("distill") or {})
     rules = section.pop("settings", None) or []
@@ -318,8 +297,8 @@ def resolve_distill(params: dict[str, Any], dataset: str, ipc: int, method: str,
                      prefix="distill.")
 
 
-def _resolve_eval(params: dict[str, Any], distill: DistillConfig, seed: int, device: str | None
-                  ) -> tuple[EvalConfig, EvalConfig]:
+def _resolve_eval(params: dict[str, Any], distill: DistillConfig, seed: int,
+                  device: str | None) -> tuple[EvalConfig, EvalConfig]:
     ev = dict(params.get("eval") or {})
     curve = ev.pop("curve", None) or {}
     device = device or ev.pop("device", None) or distill.device
@@ -379,25 +358,13 @@ class StageConfig:
         return data_copy_label(self.dataset)
 
 
-def load_config(
-    stage: str,
-    *,
-    dataset: str = "",
-    ipc: int | None = None,
-    method: str | None = None,
-    seed: int = 0,
-    variant: str | None = None,
-    root: str | os.PathLike | None = None,
-    **overrides: Any,
-) -> StageConfig:
-    """Typed settings for one execution of ``stage`` on one grid cell.
+def load_config(stage: str, *, dataset: str = "", ipc: int | None = None, method: str | None = None, seed: int = 0,
+                variant: str | None = None, root: str | os.PathLike | None = None, **overrides: Any) -> StageConfig:
+    """Typed settings for one execution of ``stage`` on one grid cell, after validating all of params.yaml.
 
-    Keyword ``overrides`` replace ``distill``/``data`` fields for this call (``iterations=...``,
-    ``data_root=...``, ``device=...``); ``None`` values are ignored, so a notebook can pass its
-    optional parameters straight through.
+    ``overrides`` replace ``distill``/``data`` fields (``iterations=``, ``data_root=``); ``None`` ones are ignored.
     """
     from .notebook import short_errors
-
     short_errors()
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
@@ -425,9 +392,8 @@ def load_config(
     device = overrides.get("device")
     distill = resolve_distill(params, dataset, ipc, method, seed, variant, **overrides)
     evaluation, curve = _resolve_eval(params, distill, seed, device)
-    return StageConfig(**common, run_id=run_id(dataset, ipc, method, seed, variant), distill=distill,
-                       eval=evaluation, curve=curve, curve_every=int(params["distill"].get("curve_every", 0) or 0),
-                       variant=variant)
+    return StageConfig(**common, run_id=run_id(dataset, ipc, method, seed, variant), distill=distill, eval=evaluation,
+                       curve=curve, curve_every=int(params["distill"].get("curve_every", 0) or 0), variant=variant)
 
 
 def use_profile(name: str, root: str | os.PathLike | None = None) -> Path:

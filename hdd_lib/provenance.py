@@ -1,8 +1,5 @@
-"""Where a result came from: code version, software, hardware, data copy and time.
-
-Two kinds: what a result *depends on* and is identical for identical runs (:func:`versions`,
-:func:`code_digest`, :func:`data_digest`), stored with it; and what varies between identical runs
-(:func:`collect`: time, machine, commit, timings), kept beside it.
+"""Where a result came from: what it depends on (:func:`versions`, digests; stored with it) and what varies
+between identical runs (:func:`collect`: time, machine, commit; kept beside it).
 """
 
 from __future__ import annotations
@@ -48,7 +45,6 @@ def versions() -> dict[str, str]:
 def code_digest(*entries: str) -> str:
     """Digest of the library code ``entries`` run (see :func:`hdd_lib.deps.code_digest`)."""
     from .deps import code_digest as digest
-
     return digest(*entries)
 
 

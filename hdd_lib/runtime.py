@@ -1,9 +1,4 @@
-"""Run-time choices shared by distillation and evaluation: device, seeding, precision, compile.
-
-Importing :mod:`hdd_lib` calls :func:`hdd_lib.allocator.tune_allocator` once (glibc only; ``HDD_MALLOC_TUNE=0`` turns
-it off), so every entry point (``dvc repro``'s papermill kernels, the CLI, the tests, user code)
-gets it without setting anything.
-"""
+"""Run-time choices shared by distillation and evaluation: device, seeding, precision, compile."""
 
 from __future__ import annotations
 
@@ -54,11 +49,8 @@ def cpu_has_bf16() -> bool:
 
 
 def use_bf16_real(precision: str, amp: str, device: torch.device) -> bool:
-    """Whether the real images' forward pass (no gradient) runs under bf16 autocast.
-
-    ``"bf16"`` / ``"fp32"``: as said. ``"auto"``: never with ``amp="off"``; on CUDA as ``amp`` says;
-    on a CPU with ``amp="bf16"`` or where it has native bf16 (:func:`cpu_has_bf16`).
-    """
+    """Whether the real images' no-grad forward runs under bf16: ``"auto"``: never with ``amp="off"``, else
+    as ``amp`` says, or on a CPU with native bf16 (:func:`cpu_has_bf16`)."""
     if precision != "auto":
         return precision == "bf16"
     if amp == "off":
@@ -74,12 +66,8 @@ def autocast(enabled: bool, device: torch.device):
 
 
 def compiled(fn: Callable, *, name: str = "the network") -> Callable:
-    """``torch.compile(fn, dynamic=False)`` that falls back to ``fn`` for good, with one warning,
-    where compiling fails (no inductor backend, no C++ compiler, an unsupported op).
-
-    ``dynamic=False``: one static graph per input shape and grad/autocast mode (a distillation
-    run has two or three), which inductor makes faster than one shape-generic graph.
-    """
+    """``torch.compile(fn, dynamic=False)`` falling back to ``fn`` for good, with one warning, where compiling
+    fails. Static graphs: a run has two or three shapes/modes, and inductor makes them faster than a generic one."""
     state = {"fn": torch.compile(fn, dynamic=False)}
 
     def call(*args, **kwargs):

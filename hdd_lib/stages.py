@@ -1,11 +1,8 @@
 """The pipeline's stage bodies, one function per stage, testable without Jupyter.
 
-Each takes the :class:`~hdd_lib.params.StageConfig` of its cell and writes, atomically under
-``cfg.paths.out``: a **record** (``records/<kind>/<id>.json``: numbers, config, protocol, data and
-code digests; identical for identical runs, versioned), a **metric** (``metrics/<kind>/<id>.json``:
-the few numbers ``dvc metrics show`` prints) and its **provenance** (``provenance/<kind>/<id>.json``:
-time, machine, commit, timings; not versioned). Each imports what it runs inside its body, so a
-stage's DVC dependencies are exactly the code it runs (:mod:`hdd_lib.deps`).
+Each writes atomically under ``cfg.paths.out`` a versioned **record** (``records/<kind>/<id>.json``), a
+**metric** (``metrics/<kind>/<id>.json``) and an unversioned **provenance** (``provenance/<kind>/<id>.json``).
+Each imports what it runs inside its body, so its DVC deps are exactly that code (:mod:`hdd_lib.deps`).
 """
 
 from __future__ import annotations
@@ -21,8 +18,8 @@ from .storage import load_json, save_json
 __all__ = ["dataset_summary", "geometry_summary", "distill_cell", "evaluate_cell", "prune_cell", "prune_sweep"]
 
 
-def _write(cfg: StageConfig, kind: str, name: str, record: dict, metrics: dict, seconds: float,
-           device: Any = None, **extra: Any) -> dict:
+def _write(cfg: StageConfig, kind: str, name: str, record: dict, metrics: dict, seconds: float, device: Any = None,
+           **extra: Any) -> dict:
     save_json(cfg.paths.record(kind, name), record)
     save_json(cfg.paths.metric(kind, name), metrics)
     save_json(cfg.paths.provenance(kind, name), provenance.collect(device, seconds=seconds, **extra))
@@ -31,7 +28,6 @@ def _write(cfg: StageConfig, kind: str, name: str, record: dict, metrics: dict, 
 
 def _load(cfg: StageConfig, split: str, device: Any = "cpu"):
     from . import data
-
     return data.load(cfg.dataset, cfg.data.data_root, split=split, download=cfg.data.download, device=device)
 
 
@@ -49,13 +45,9 @@ def _protocol(cfg: StageConfig, ev=None) -> dict[str, Any]:
 
 def _cell(cfg: StageConfig) -> dict[str, Any]:
     from .strategies import method_label
-
     d = cfg.distill
     return {"run_id": cfg.run_id, "dataset": cfg.dataset, "data_copy": cfg.data_copy, "ipc": d.ipc,
             "method": d.method, "method_label": method_label(d.strategy, d.loss), "seed": d.seed, "variant": cfg.variant}
-
-
-# ------------------------------------------------------------------------------------ 00 data
 
 
 def dataset_summary(cfg: StageConfig):
@@ -75,17 +67,11 @@ def dataset_summary(cfg: StageConfig):
     return record, train
 
 
-# ------------------------------------------------------------------------------------ 01 geometry
-
-
 def geometry_summary(cfg: StageConfig) -> dict[str, Any]:
-    """Real features of a random ConvNet and their norms against the expmap clamp; writes
-    ``records/geometry/<dataset>.json``; returns the record, the features and the norm statistics."""
+    """Real features of a random ConvNet and their norms against the expmap clamp; writes ``records/geometry/``."""
     import torch
-
     from . import geometry
     from .models import random_features
-
     t0, s = time.perf_counter(), cfg.section
     train = _load(cfg, "train")
     g = torch.Generator().manual_seed(0)
@@ -99,31 +85,21 @@ def geometry_summary(cfg: StageConfig) -> dict[str, Any]:
     return {"summary": record, "features": feats, "stats": stats, "spec": train.spec}
 
 
-# ------------------------------------------------------------------------------------ 02 distill
-
-
 def distill_cell(cfg: StageConfig, *, progress: bool | None = None):
-    """Distil one cell; writes ``runs/<run_id>/synset.pt`` and ``distill.json`` (its record).
-
-    An interrupted run continues from its checkpoint; a checkpoint made by other settings, data or
-    code is discarded (and the reason printed). With ``curve_every > 0`` the set is evaluated during
-    distillation (``cfg.curve`` protocol) for the accuracy-vs-iteration figure.
-    """
+    """Distil one cell into ``runs/<run_id>/synset.pt`` and ``distill.json``, resuming from a matching checkpoint
+    (one from other settings, data or code is discarded); ``curve_every > 0``: evaluate during distillation."""
     from . import distill
     from .evaluate import evaluate
     from .runtime import resolve_device
-
     progress = not in_pipeline() if progress is None else progress
     device = resolve_device(cfg.distill.device)
     train = _load(cfg, "train", device)
     on_eval = None
     if cfg.curve_every:
         test = _load(cfg, "test", device)
-
         def on_eval(iteration: int, syn) -> dict[str, float]:
             r = evaluate(syn, test, cfg.curve, progress=False)[cfg.curve.models[0]]
             return {"curve_mean": r.mean, "curve_std": r.std}
-
     ckpt = cfg.paths.checkpoint_dir(cfg.run_id)
     run = dict(out_dir=ckpt, resume=True, progress=progress, on_eval=on_eval, eval_every=cfg.curve_every)
     discarded = None
@@ -142,21 +118,16 @@ def distill_cell(cfg: StageConfig, *, progress: bool | None = None):
     return syn
 
 
-# ------------------------------------------------------------------------------------ 03 evaluate
-
-
 def _curve(meta: dict[str, Any]) -> list[dict[str, float]]:
     return [{"iteration": h["iteration"], "mean": h["curve_mean"], "std": h["curve_std"]}
             for h in meta.get("history", []) if "curve_mean" in h]
 
 
 def evaluate_cell(cfg: StageConfig, *, kind: str = "eval", progress: bool | None = None) -> dict[str, Any]:
-    """Evaluate the cell's synthetic set; ``kind`` is ``eval`` (the ConvNet protocol), ``crossarch``
-    (``crossarch.models``) or ``ablation``; writes ``records/<kind>/<run_id>.json``."""
+    """Evaluate the cell's synthetic set; ``kind``: ``eval``, ``crossarch`` (``crossarch.models``) or ``ablation``."""
     from .evaluate import evaluate
     from .runtime import resolve_device
     from .synset import SyntheticSet
-
     progress = not in_pipeline() if progress is None else progress
     t0, ev = time.perf_counter(), cfg.eval
     if kind == "crossarch":
@@ -176,20 +147,14 @@ def evaluate_cell(cfg: StageConfig, *, kind: str = "eval", progress: bool | None
                   seconds_per_model={n: r.seconds_per_model for n, r in results.items()})
 
 
-# ------------------------------------------------------------------------------------ 04 prune
-
-
 def prune_cell(cfg: StageConfig, *, progress: bool | None = None) -> dict[str, Any]:
-    """Keep-ratio sweep: score the expanded synthetic images (hyperbolic / euclidean / random), keep
-    the best ``ratio`` per class, evaluate; writes ``records/prune/<run_id>.json``."""
+    """Keep-ratio sweep: score the synthetic images, keep the best ``ratio`` per class, evaluate."""
     import torch
-
     from . import prune
     from .evaluate import evaluate_images
     from .models import random_features
     from .runtime import resolve_device
     from .synset import SyntheticSet
-
     progress = not in_pipeline() if progress is None else progress
     t0, s = time.perf_counter(), cfg.section
     device = resolve_device(cfg.eval.device)
@@ -202,11 +167,9 @@ def prune_cell(cfg: StageConfig, *, progress: bool | None = None) -> dict[str, A
     hyper = {k: loss[k] for k in ("k", "how", "clamp") if k in loss}
     score_sets = {name: prune.get_scorer(name)(*feats, generator=torch.Generator().manual_seed(2),
                                                **(hyper if name == "hyperbolic" else {})) for name in s.scores}
-
     def train_on(subset):
         images, labels = subset.expanded()
         return evaluate_images(images, labels, test, cfg.eval, progress=False)[cfg.eval.models[0]]
-
     results, kept = prune_sweep(syn, score_sets, list(s.ratios), train_on, progress=progress)
     record = {**_cell(cfg), "kind": "prune", "protocol": {**_protocol(cfg), "feature_nets": s.nets},
               "ratios": list(s.ratios), "results": results, "kept": kept}
@@ -214,16 +177,11 @@ def prune_cell(cfg: StageConfig, *, progress: bool | None = None) -> dict[str, A
     return _write(cfg, "prune", cfg.run_id, record, metrics, time.perf_counter() - t0, device)
 
 
-def prune_sweep(syn, score_sets: dict[str, Any], ratios: list[float], train_on, *, progress: bool = False
-                ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, list]]]:
-    """For each scorer and keep ratio, keep the best-scoring images per class and ``train_on`` them.
-
-    The kept images are evaluated in index order, so a result depends only on *which* images are
-    kept; a kept set already evaluated (ratio 1.0 under every scorer, say) is not trained again.
-    Returns ``(results[score][ratio], kept[score][ratio])``, ``kept`` best first.
-    """
+def prune_sweep(syn, score_sets: dict[str, Any], ratios: list[float], train_on, *,
+                progress: bool = False) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, list]]]:
+    """``(results[score][ratio], kept[score][ratio])``: ``train_on`` the best-scoring images per class, in index
+    order (a result depends only on which are kept; a kept set already trained is reused); ``kept`` best first."""
     from . import prune
-
     results: dict[str, dict[str, Any]] = {}
     kept: dict[str, dict[str, list]] = {}
     done: dict[tuple, Any] = {}

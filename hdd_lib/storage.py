@@ -1,9 +1,7 @@
 """Safe files: atomic writes, a lock per run folder, and an early check that a folder is writable.
 
-Each writer writes to a temporary file in the target's folder, flushes it to disk, renames it over
-the target (``os.replace`` is atomic on POSIX and Windows) and flushes the folder, so an
-interruption or a full disk cannot leave a truncated result, checkpoint or synthetic set behind;
-temporary files left by a killed writer are removed by the next write of the same target.
+Writes go to a temporary file beside the target, fsynced, then ``os.replace``-d over it (atomic), so an
+interruption cannot leave a truncated file; stale temporary files are removed by the next write.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ import torch
 
 __all__ = ["atomic_write", "save_json", "load_json", "save_torch", "load_torch", "CorruptFileError", "RunLock",
            "RunLockedError", "writable_dir"]
-
 
 #: Permissions of a new file (mkstemp creates 0600); an existing target keeps its own.
 NEW_FILE_MODE = 0o644
@@ -75,10 +72,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def writable_dir(path: str | os.PathLike, *, what: str = "output folder") -> Path:
-    """Create ``path`` and check that a file can be written in it, before any work starts.
-
-    Raises ``ValueError`` naming the path when it is a file or cannot be created or written.
-    """
+    """Create ``path`` and check that a file can be written in it (``ValueError`` naming it if not)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{what} {path} is a file, not a folder; choose another path")
@@ -98,9 +92,8 @@ class RunLockedError(ValueError):
 class RunLock:
     """Exclusive lock on a run folder (``<folder>/.lock``), held for the duration of a ``with`` block.
 
-    An OS file lock (``fcntl.flock``): released by the kernel when the holder exits, however it
-    ends, so a lock left by a killed run is recovered silently. A second live run on the folder
-    raises :class:`RunLockedError` naming the holder. A no-op where ``fcntl`` is unavailable.
+    ``fcntl.flock``: the kernel releases it when the holder dies; a second live run raises
+    :class:`RunLockedError` naming the holder. A no-op where ``fcntl`` is unavailable.
     """
 
     def __init__(self, folder: str | os.PathLike) -> None:
@@ -134,9 +127,7 @@ class RunLock:
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu().tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (torch.dtype, torch.device)):
+    if isinstance(obj, (Path, torch.dtype, torch.device)):
         return str(obj)
     raise TypeError(f"cannot store {type(obj).__name__} in JSON")
 
@@ -168,7 +159,5 @@ def load_torch(path: str | os.PathLike, *, map_location: str | torch.device = "c
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, pickle error, ...
-        raise CorruptFileError(
-            f"{path} cannot be read as a torch file ({type(e).__name__}: {e}); it may be truncated or "
-            "not written by hdd_lib"
-        ) from e
+        raise CorruptFileError(f"{path} cannot be read as a torch file ({type(e).__name__}: {e}); "
+                               "it may be truncated or not written by hdd_lib") from e

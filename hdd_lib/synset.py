@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 import torch.nn.functional as F
 
 from .storage import CorruptFileError, load_torch, save_torch
@@ -57,14 +56,9 @@ def encode(images: torch.Tensor, factor: int) -> torch.Tensor:
 
 @dataclass
 class SyntheticSet:
-    """``images`` ``[C, ipc, ch, H, W]`` as optimised (mosaics of ``factor x factor`` when ``factor > 1``).
+    """``images`` ``[C, ipc, ch, H, W]`` as optimised, normalised (``factor x factor`` mosaics if ``factor > 1``).
 
-    Attributes
-    ----------
-    images : stored images, normalised with the dataset's mean/std
-    factor : IDM partition factor (1: plain images)
-    meta : dataset spec, config, data digest, code digest, loss history (saved; identical for identical runs)
-    provenance : time, machine, commit, timings of the run that made it (not saved with the images)
+    ``meta`` (saved; identical for identical runs): dataset spec, config, digests, loss history.
     """
 
     images: torch.Tensor
@@ -89,8 +83,7 @@ class SyntheticSet:
 
     def per_class(self) -> torch.Tensor:
         """Training images grouped by class, ``[C, ipc * factor**2, ch, H, W]``."""
-        x = decode(self.images, self.factor)  # [C, ipc, f*f, ch, H, W]
-        return x.flatten(1, 2)
+        return decode(self.images, self.factor).flatten(1, 2)
 
     def expanded(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Training images ``[N, ch, H, W]`` and labels ``[N]`` (class-major order)."""

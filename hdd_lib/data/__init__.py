@@ -3,9 +3,8 @@
     train = load("cifar10", "/data", split="train", device="cuda")   # ImageSet
     real = train.sample(256, generator=torch.Generator().manual_seed(0))   # [10, 256, 3, 32, 32]
 
-Modules: ``specs`` (the table), ``load``, ``imageset``, ``raw`` (what sources return and raise),
-``images`` (decoding, disk cache), sources ``torchvision_sources``, ``imagefolder``, ``tinyimagenet``.
-"""
+Modules: ``specs`` (the table), ``load``, ``imageset``, ``raw`` (what sources return and raise), ``images`` (decoding,
+disk cache), sources ``torchvision_sources``, ``imagefolder``, ``tinyimagenet``."""
 
 from .images import default_cache_dir
 from .imageset import ClassIndex, ImageSet, class_counts, denormalise, normalise

@@ -1,10 +1,9 @@
 """ImageFolder trees, as a folder or a tar archive: ``[top/]train/<class>/<image>`` and ``test/...``.
 
-Serves any user tree (``"imagefolder"``: size from its files, mean/std from its train split) and
-the lossy CIFAR-10 JPEG copy (``"cifar10_jpeg"``, CIFAR-10's constants and class order). Labels
-follow the sorted class folders (torchvision's ``ImageFolder``); files in a class sort naturally
-(``2.jpg`` before ``10.jpg``). Both splits are decoded together, in one pass, and cached.
-"""
+Serves any user tree (``"imagefolder"``: size from its files, mean/std from its train split) and the lossy CIFAR-10 JPEG
+copy (``"cifar10_jpeg"``, CIFAR-10's constants and class order). Labels follow the sorted class folders (torchvision's
+``ImageFolder``); files in a class sort naturally (``2.jpg`` before ``10.jpg``). Both splits are decoded together, in
+one pass, and cached."""
 
 from __future__ import annotations
 
@@ -39,10 +38,9 @@ def read_image_folder(
 ) -> dict[str, RawSplit]:
     """Both splits of a tree (folder or tar archive), labelled by sorted class names.
 
-    ``DatasetNotFoundError`` if ``path`` or a split is absent; ``DatasetCorruptError`` if the
-    archive or an image cannot be read; ``ValueError`` if images differ in size, the tree has
-    several top folders or fewer than 2 classes, or ``test`` has classes that ``train`` lacks.
-    """
+    ``DatasetNotFoundError`` if ``path`` or a split is absent; ``DatasetCorruptError`` if the archive or an image cannot
+    be read; ``ValueError`` if images differ in size, the tree has several top folders or fewer than 2 classes, or
+    ``test`` has classes that ``train`` lacks."""
     path = Path(path).expanduser()
     remedy = CIFAR10_JPEG_REMEDY if dataset == "cifar10_jpeg" else IMAGEFOLDER_REMEDY
     if not (path.is_dir() or path.is_file()):

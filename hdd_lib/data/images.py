@@ -1,11 +1,10 @@
 """Image files to integer ``[C, H, W]`` tensors (PIL), and a disk cache so that a tree is decoded once.
 
-Grey stays one channel, all else becomes RGB (alpha dropped), as uint8; 16-bit grey (PIL ``I;16*``,
-or ``I`` from PNG/PGM) stays uint16, meaning ``x / 65535``. Float and 32-bit images are refused.
-Cache entries live in ``$HDD_CACHE_DIR`` (default ``~/.cache/hdd_lib``), never beside the (maybe
-read-only) data, keyed by the source's path, size and mtime; written atomically; an unreadable
-entry is decoded again, an unwritable cache only costs time (a warning).
-"""
+Grey stays one channel, all else becomes RGB (alpha dropped), as uint8; 16-bit grey (PIL ``I;16*``, or ``I`` from
+PNG/PGM) stays uint16, meaning ``x / 65535``. Float and 32-bit images are refused. Cache entries live in
+``$HDD_CACHE_DIR`` (default ``~/.cache/hdd_lib``), never beside the (maybe read-only) data, keyed by the source's path,
+size and mtime; written atomically; an unreadable entry is decoded again, an unwritable cache only costs time (a
+warning)."""
 
 from __future__ import annotations
 
@@ -74,9 +73,8 @@ def stack_images(images: Sequence[torch.Tensor], names: Sequence[str], *, channe
                  dtype: torch.dtype | None = None) -> torch.Tensor:  # fmt: skip
     """Stack ``[C, H, W]`` images (from files ``names``) into ``[N, channels, H, W]`` of ``dtype``.
 
-    ``None``: 3 channels if any image has them (grey is repeated), uint16 if any image is (uint8
-    becomes ``x * 257``: the same ``x / 255``). ``ValueError`` naming files of two sizes, or colour for 1 channel.
-    """
+    ``None``: 3 channels if any image has them (grey is repeated), uint16 if any image is (uint8 becomes ``x * 257``:
+    the same ``x / 255``). ``ValueError`` naming files of two sizes, or colour for 1 channel."""
     dtype = dtype or (torch.uint16 if any(img.dtype == torch.uint16 for img in images) else torch.uint8)
     if not images:
         return torch.empty(0, channels or 3, 0, 0, dtype=dtype)

@@ -1,10 +1,8 @@
 r"""A loaded split on its device: one normalised tensor, its labels and a per-class index.
 
-The loop draws ``n`` images of every class each iteration; :meth:`ClassIndex.sample` does it for
-all classes at once: random keys over a padded ``[K, max_count]`` table of positions (padding
-masked to -1), then ``topk``. Keys come only from the caller's CPU generator; only the drawn
-``[K, n]`` positions travel to the data's device.
-"""
+The loop draws ``n`` images of every class each iteration; :meth:`ClassIndex.sample` does it for all classes at once:
+random keys over a padded ``[K, max_count]`` table of positions (padding masked to -1), then ``topk``. Keys come only
+from the caller's CPU generator; only the drawn ``[K, n]`` positions travel to the data's device."""
 
 from __future__ import annotations
 
@@ -29,8 +27,8 @@ def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 @dataclass(frozen=True, eq=False)
 class ClassIndex:
-    """Positions of every class's images: ``positions`` int64 ``[K, max_count]`` (row ``c``: class
-    ``c``'s positions ascending, then ``-1`` padding) and ``counts`` int64 ``[K]``, on the CPU."""
+    """Positions of every class's images: ``positions`` int64 ``[K, max_count]`` (row ``c``: class ``c``'s positions
+    ascending, then ``-1`` padding) and ``counts`` int64 ``[K]``, on the CPU."""
 
     positions: torch.Tensor
     counts: torch.Tensor
@@ -62,8 +60,7 @@ class ClassIndex:
     def sample(self, n: int, *, generator: torch.Generator) -> torch.Tensor:
         """``n`` distinct positions per class, int64 ``[K, n]``, drawn with the CPU ``generator`` only.
 
-        ``ValueError`` unless ``1 <= n <=`` the smallest class (named, with its size: no clamping).
-        """
+        ``ValueError`` unless ``1 <= n <=`` the smallest class (named, with its size: no clamping)."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got n={n!r}")
         if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
@@ -100,9 +97,9 @@ def denormalise(images: torch.Tensor, spec: DatasetSpec, *, clamp: bool = True) 
 
 @dataclass(frozen=True, eq=False)
 class ImageSet:
-    """One split on one device: float32 ``images [N, C, H, W]`` normalised with ``spec``, int64
-    ``labels [N]`` beside them, the ``spec`` (class names filled in from the files where the table
-    has none), the ``split`` and a :class:`ClassIndex` built from the labels."""
+    """One split on one device: float32 ``images [N, C, H, W]`` normalised with ``spec``, int64 ``labels [N]`` beside
+    them, the ``spec`` (class names filled in from the files where the table has none), the ``split`` and a
+    :class:`ClassIndex` built from the labels."""
 
     images: torch.Tensor
     labels: torch.Tensor

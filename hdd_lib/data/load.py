@@ -21,11 +21,9 @@ __all__ = ["SOURCES", "available_datasets", "default_root", "load", "read_digits
 def read_digits(split: str = "train") -> RawSplit:
     """scikit-learn's bundled 8x8 digits (no file, no network): uint8 ``[N, 1, 8, 8]``, values 0..16.
 
-    The split is fixed and stratified: within each class, in ``load_digits`` order, every fifth
-    image (class rank 4, 9, 14, ...) is a test image: 1,442 train and 355 test images.
-    """
+    The split is fixed and stratified: within each class, in ``load_digits`` order, every fifth image (class rank 4, 9,
+    14, ...) is a test image: 1,442 train and 355 test images."""
     from sklearn.datasets import load_digits  # heavy import, kept out of ``import hdd_lib``
-
     bunch = load_digits()
     images = torch.from_numpy(bunch.images).to(torch.uint8).unsqueeze(1)
     labels = torch.from_numpy(bunch.target).to(torch.int64)
@@ -60,17 +58,15 @@ def load(name: str, root: str | os.PathLike | None = None, *, split: str = "trai
          device: str | torch.device = "cpu", cache_dir: str | os.PathLike | None = None) -> ImageSet:  # fmt: skip
     """One split of a dataset: normalised float32 images on ``device``, labels and a per-class index.
 
-    ``root`` is the data root in torchvision's layout (``None``: :func:`default_root`); for
-    ``imagefolder`` the tree itself (folder or tar archive); ``digits`` ignores it. Tiny-ImageNet's
-    ``test`` split is its labelled ``val``. ``download=True`` fetches missing files (torchvision);
-    ``False`` never touches the network. ``cache_dir`` holds decoded JPEG/PNG trees (default
-    ``$HDD_CACHE_DIR`` or ``~/.cache/hdd_lib``). Normalisation happens on ``device``.
+    ``root`` is the data root in torchvision's layout (``None``: :func:`default_root`); for ``imagefolder`` the tree
+    itself (folder or tar archive); ``digits`` ignores it. Tiny-ImageNet's ``test`` split is its labelled ``val``.
+    ``download=True`` fetches missing files (torchvision); ``False`` never touches the network. ``cache_dir`` holds
+    decoded JPEG/PNG trees (default ``$HDD_CACHE_DIR`` or ``~/.cache/hdd_lib``). Normalisation happens on ``device``.
 
-    Raises ``ValueError`` (unknown name or split, no root for ``imagefolder``, a tree that is not
-    one dataset), :class:`DatasetNotFoundError` (a ``FileNotFoundError``: files absent) or
-    :class:`DatasetCorruptError` (a ``ValueError``: a file fails its checksum or cannot be
-    parsed), each one line naming the dataset, the place and the remedy.
-    """
+    Raises ``ValueError`` (unknown name or split, no root for ``imagefolder``, a tree that is not one dataset),
+    :class:`DatasetNotFoundError` (a ``FileNotFoundError``: files absent) or :class:`DatasetCorruptError` (a
+    ``ValueError``: a file fails its checksum or cannot be parsed), each one line naming the dataset, the place and the
+    remedy."""
     if not isinstance(name, str) or name not in (*SOURCES, "imagefolder"):
         hint = f" (keys are lower case: {name.lower()!r})" if isinstance(name, str) and name.lower() in SOURCES else ""
         raise ValueError(f"unknown dataset {name!r}{hint}; known: {', '.join(available_datasets())}")

@@ -1,7 +1,6 @@
-r"""What a source hands to :func:`~hdd_lib.data.load` (a :class:`RawSplit`, checked against the spec
-here), or raises: :class:`DatasetNotFoundError` (files absent) or :class:`DatasetCorruptError` (present
-but unreadable), each naming the dataset, the place and the remedy that works for that source.
-"""
+r"""What a source hands to :func:`~hdd_lib.data.load` (a :class:`RawSplit`, checked against the spec here), or raises:
+:class:`DatasetNotFoundError` (files absent) or :class:`DatasetCorruptError` (present but unreadable), each naming the
+dataset, the place and the remedy that works for that source."""
 
 from __future__ import annotations
 
@@ -62,8 +61,7 @@ class RawSplit:
     """One split as stored: ``images`` uint8 or uint16 ``[N, C, H, W]``, ``labels`` int64 ``[N]``.
 
     ``max_value`` is the pixel value meaning 1.0 (default 255 for uint8, 65535 for uint16; 16 for the digits);
-    ``class_names`` are those read from the files, in label order, where the files have them.
-    """
+    ``class_names`` are those read from the files, in label order, where the files have them."""
 
     images: torch.Tensor
     labels: torch.Tensor

@@ -1,9 +1,8 @@
 """The table of datasets: shape, classes, normalisation constants and the label tables print.
 
-Constants are the usual Dataset-Condensation (DC/DM benchmark) values; ``digits``' are its fixed
-train split's (:func:`~hdd_lib.data.load.read_digits`), to four decimals. ``imagefolder`` (any
-user tree) has no row: its spec is computed from its files on loading.
-"""
+Constants are the usual Dataset-Condensation (DC/DM benchmark) values; ``digits``' are its fixed train split's
+(:func:`~hdd_lib.data.load.read_digits`), to four decimals. ``imagefolder`` (any user tree) has no row: its spec is
+computed from its files on loading."""
 
 from __future__ import annotations
 
@@ -20,10 +19,9 @@ SPLITS = ("train", "test")
 class DatasetSpec:
     """What a dataset is: images ``shape = (channels, *image_size)``, labels ``0 .. num_classes-1``.
 
-    A stored image is ``(x - mean) / std`` per channel, ``x`` in ``[0, 1]``. ``class_names`` are
-    in label order (``None`` where the files name them: CIFAR-100, Tiny-ImageNet). ``label`` is
-    how tables and figures name the dataset (defaults to ``name``).
-    """
+    A stored image is ``(x - mean) / std`` per channel, ``x`` in ``[0, 1]``. ``class_names`` are in label order
+    (``None`` where the files name them: CIFAR-100, Tiny-ImageNet). ``label`` is how tables and figures name the dataset
+    (defaults to ``name``)."""
 
     name: str
     channels: int

@@ -1,10 +1,9 @@
 """Tiny-ImageNet (200 classes, 64x64) from its standard folder, which torchvision has no class for.
 
-``tiny-imagenet-200/wnids.txt`` (one WordNet id per line), ``train/<wnid>/images/*.JPEG`` (500
-per class), ``val/images/*.JPEG`` labelled by ``val/val_annotations.txt`` (``file\\twnid\\t...``):
-the labelled ``val`` serves as ``test``. Labels follow the sorted wnids (the ``class_names``);
-grey JPEGs become RGB. ``download=True`` fetches and verifies the official archive; decoding is cached.
-"""
+``tiny-imagenet-200/wnids.txt`` (one WordNet id per line), ``train/<wnid>/images/*.JPEG`` (500 per class),
+``val/images/*.JPEG`` labelled by ``val/val_annotations.txt`` (``file\\twnid\\t...``): the labelled ``val`` serves as
+``test``. Labels follow the sorted wnids (the ``class_names``); grey JPEGs become RGB. ``download=True`` fetches and
+verifies the official archive; decoding is cached."""
 
 from __future__ import annotations
 
@@ -31,7 +30,6 @@ _EXPECTED = tuple(f"{TINY_FOLDER}/{p}" for p in _FILES)
 def download_and_extract_archive(url: str, download_root: str, md5: str) -> None:
     """torchvision's fetch-verify-extract, imported on first use (torchvision is slow to import)."""
     from torchvision.datasets.utils import download_and_extract_archive as fetch
-
     fetch(url, download_root=download_root, md5=md5)
 
 

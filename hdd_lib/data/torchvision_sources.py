@@ -1,13 +1,11 @@
 """MNIST, Fashion-MNIST, SVHN, CIFAR-10 and CIFAR-100 through torchvision's dataset classes.
 
-torchvision finds, verifies (MD5) and downloads the files in its layouts under the root
-(``MNIST/raw/``, ``FashionMNIST/raw/``, ``cifar-10-batches-py/``, ``cifar-100-python/``, SVHN's
-``{train,test}_32x32.mat``); we convert its arrays in one go and turn its failures into
-:class:`DatasetNotFoundError` (naming the absent files) or :class:`DatasetCorruptError` (naming
-the file that fails its MD5 or cannot be parsed). A root holding only the four official MNIST
-``*-ubyte.gz`` files (a read-only copy, which torchvision cannot extract) is read directly, after
-the same MD5 check.
-"""
+torchvision finds, verifies (MD5) and downloads the files in its layouts under the root (``MNIST/raw/``,
+``FashionMNIST/raw/``, ``cifar-10-batches-py/``, ``cifar-100-python/``, SVHN's ``{train,test}_32x32.mat``); we convert
+its arrays in one go and turn its failures into :class:`DatasetNotFoundError` (naming the absent files) or
+:class:`DatasetCorruptError` (naming the file that fails its MD5 or cannot be parsed). A root holding only the four
+official MNIST ``*-ubyte.gz`` files (a read-only copy, which torchvision cannot extract) is read directly, after the
+same MD5 check."""
 
 from __future__ import annotations
 
@@ -42,13 +40,11 @@ def read_svhn(root: Path, split: str, *, download: bool = False, cache_dir=None)
 
 def _tvd():
     from torchvision import datasets
-
     return datasets
 
 
 def _check_integrity(path: Path, md5: str) -> bool:
     from torchvision.datasets.utils import check_integrity
-
     return check_integrity(os.fspath(path), md5)
 
 

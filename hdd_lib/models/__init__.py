@@ -1,15 +1,7 @@
 """Networks that embed images: the DC-benchmark ConvNet and the cross-architecture pool.
 
-``model.embed(x)`` maps images ``[B, C, H, W]`` to ``[B, model.feature_dim]`` (the flattened last
-feature block), ``model(x)`` to logits. Build by name and re-draw weights from a generator::
-
-    g = torch.Generator().manual_seed(seed)
-    net = get_model("convnet", 3, 10, 32, generator=g).to(device)
-    for it in range(iterations):
-        reinit_(net, g)              # a freshly initialised network, same modules
-        f = net.embed(images)        # [B, 2048]
-
-Nothing here seeds, picks a device or trains.
+``model.embed(x)``: ``[B, C, H, W]`` -> ``[B, model.feature_dim]``; ``model(x)``: logits. Build with
+``get_model(name, ch, classes, size, generator=g)``, re-draw weights with ``reinit_(net, g)``.
 """
 
 from .build import MODELS, available_models, default_bound, get_model, random_features, reinit_

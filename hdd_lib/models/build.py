@@ -9,11 +9,8 @@ PyTorch's default initialisation: conv/linear weights and biases
     \beta = \text{gain} \sqrt{3 / \text{fan\_in}} = 1 / \sqrt{\text{fan\_in}}, \quad
     \text{gain} = \sqrt{2 / (1 + a^2)}, \ a = \sqrt{5},
 
-and norm layers reset (weight 1, bias 0, running statistics 0 / 1). Draws are float32 on the
-generator's device, in ``model.modules()`` order, copied into the parameters: a CPU generator
-gives the same weights on any device and dtype. (``torch.random.fork_rng`` with each layer's
-``reset_parameters()`` would draw on the parameters' device and dtype instead, so CUDA and
-float64 models would get other weights.)
+and norm layers reset. Draws are float32 on the generator's device, in ``model.modules()`` order,
+copied into the parameters: a CPU generator gives the same weights on any device and dtype.
 """
 
 from __future__ import annotations
@@ -43,15 +40,11 @@ def available_models() -> list[str]:
     return sorted(MODELS)
 
 
-def get_model(
-    name: str, channels: int, num_classes: int, image_size: int, *, generator: torch.Generator | None = None, **kwargs
-) -> Backbone:
+def get_model(name: str, channels: int, num_classes: int, image_size: int, *,
+              generator: torch.Generator | None = None, **kwargs) -> Backbone:
     """The architecture ``name`` (see :data:`MODELS`) with its keyword options, on the CPU, in train mode.
 
-    With ``generator`` the model is built on the meta device (no global-RNG draws), materialised
-    on the CPU and initialised by :func:`reinit_` from ``generator``; without it, PyTorch's default
-    initialisation draws from the global RNG (nothing here seeds). ``ValueError`` for an unknown
-    name, an option the architecture does not take, or a bad value.
+    With ``generator``: built on the meta device and initialised by :func:`reinit_`; without, from the global RNG.
     """
     try:
         cls = MODELS[name]
@@ -73,10 +66,7 @@ def get_model(
 
 
 def default_bound(weight: torch.Tensor) -> float:
-    r""":math:`\beta = \text{gain} \sqrt{3 / \text{fan\_in}}` of a conv/linear ``weight`` (0 if fan_in is 0).
-
-    ``fan_in = weight.shape[1] * prod(kernel)``, dimension 1 even for transposed convolutions, as PyTorch.
-    """
+    r""":math:`\beta = \text{gain} \sqrt{3 / \text{fan\_in}}`, ``fan_in = weight.shape[1] * prod(kernel)`` (0 if 0)."""
     fan_in = weight.shape[1] * math.prod(weight.shape[2:]) if weight.dim() >= 2 else 0
     if fan_in == 0:
         return 0.0
@@ -90,11 +80,7 @@ def _uniform_(param: torch.Tensor, bound: float, generator: torch.Generator) -> 
 
 
 def reinit_(model: nn.Module, generator: torch.Generator) -> nn.Module:
-    """Re-draw every parameter of ``model`` in place (same tensors, devices, dtypes); returns ``model``.
-
-    ``generator`` is the only source of randomness and is advanced. ``ValueError`` if it is not a
-    ``torch.Generator``, or for a module owning parameters or buffers of an unknown layer type.
-    """
+    """Re-draw every parameter of ``model`` in place from ``generator`` only (advanced); returns ``model``."""
     if not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     with torch.no_grad():
@@ -107,10 +93,8 @@ def reinit_(model: nn.Module, generator: torch.Generator) -> nn.Module:
             elif isinstance(module, _NORM_TYPES):
                 module.reset_parameters()  # weight 1, bias 0, running statistics reset: no draws
             elif [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
-                raise ValueError(
-                    f"reinit_ does not know the default initialisation of {type(module).__name__}; known: "
-                    f"{', '.join(t.__name__ for t in _LINEAR_TYPES + _NORM_TYPES)}"
-                )
+                raise ValueError(f"reinit_ does not know the default initialisation of {type(module).__name__}; known: "
+                                 f"{', '.join(t.__name__ for t in _LINEAR_TYPES + _NORM_TYPES)}")
     return model
 
 

@@ -20,47 +20,14 @@ __all__ = ["ConvNet"]
 class ConvNet(Backbone):
     """Conv3x3 -> norm -> act -> pool blocks and a linear classifier.
 
-    Parameters
-    ----------
-    channels, num_classes, image_size : int
-        Input channels, logits, side of the square inputs.
-    width, depth : int, default 128, 3
-        Channels of every convolution; number of blocks.
-    act : {"relu", "sigmoid", "leakyrelu"}
-    norm : {"instancenorm", "batchnorm", "layernorm", "groupnorm", "none"}
-        See :func:`~hdd_lib.models.layers.make_norm`.
-    pool : {"avgpooling", "maxpooling", "none"}
-    first_padding : int or None
-        Zero padding of the first convolution. ``None``: 1, or 3 at 28x28 (28 -> 32). The
-        official code pads by 3 for every 1-channel input: ``first_padding=3`` (an 8x8 input
-        then gives a 12x12 first map).
-
-    Attributes
-    ----------
-    feature_shape : tuple of int
-        ``(width, s, s)`` after the last block, ``s = floor((image_size + 2 p - 2) / 2**depth)``
-        with pooling; ``feature_dim = width * s * s``.
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``act``/``norm``/``pool``, a non-positive size, a negative padding, or when
-        ``depth`` poolings would shrink the map below 1 pixel.
+    ``first_padding=None``: 1, or 3 at 28x28 (28 -> 32); the official code pads by 3 for every 1-channel
+    input (``first_padding=3``). ``feature_shape = (width, s, s)``, ``s = floor((image_size + 2p - 2) / 2**depth)``
+    with pooling.
     """
 
-    def __init__(
-        self,
-        channels: int,
-        num_classes: int,
-        image_size: int,
-        *,
-        width: int = 128,
-        depth: int = 3,
-        act: str = "relu",
-        norm: str = "instancenorm",
-        pool: str = "avgpooling",
-        first_padding: int | None = None,
-    ) -> None:
+    def __init__(self, channels: int, num_classes: int, image_size: int, *, width: int = 128, depth: int = 3,
+                 act: str = "relu", norm: str = "instancenorm", pool: str = "avgpooling",
+                 first_padding: int | None = None) -> None:
         super().__init__(channels, num_classes, image_size)
         check_positive_int("width", width)
         check_positive_int("depth", depth)
@@ -73,16 +40,13 @@ class ConvNet(Backbone):
             raise ValueError(f"first_padding must be None or an integer >= 0, got first_padding={first_padding!r}")
         self.width, self.depth, self.act, self.norm, self.pool = width, depth, act, norm, pool
         self.first_padding = first_padding
-
         size = image_size + 2 * first_padding - 2  # after the first 3x3 convolution
         blocks = []
         for i in range(depth):
             if size < 1 or (pool != "none" and size < 2):
-                raise ValueError(
-                    f"ConvNet with depth={depth} and pool={pool!r} shrinks a {image_size}x{image_size} "
-                    f"input below 1 pixel (block {i + 1} receives a {size}x{size} map); use a smaller "
-                    f"depth, a larger image_size or pool='none'"
-                )
+                raise ValueError(f"ConvNet with depth={depth} and pool={pool!r} shrinks a {image_size}x{image_size} "
+                                 f"input below 1 pixel (block {i + 1} receives a {size}x{size} map); use a smaller "
+                                 f"depth, a larger image_size or pool='none'")
             padding = first_padding if i == 0 else 1
             conv = nn.Conv2d(channels if i == 0 else width, width, kernel_size=3, padding=padding)
             blocks.append(nn.Sequential(conv, make_norm(norm, width, size), make_act(act), make_pool(pool)))

@@ -58,9 +58,8 @@ class VGG11(Backbone):
         self.norm = check_choice("norm", norm, CHANNEL_NORMS)
         size = effective_size(image_size)
         if size < 32:
-            raise ValueError(
-                f"VGG11 needs image_size >= 32 (5 2x2 poolings; 28 counts as 32), got image_size={image_size}"
-            )
+            raise ValueError(f"VGG11 needs image_size >= 32 (5 2x2 poolings; 28 counts as 32), "
+                             f"got image_size={image_size}")
         layers: list[nn.Module] = []
         in_channels = channels
         for v in VGG11_CFG:
@@ -76,11 +75,9 @@ class VGG11(Backbone):
 
 
 class BasicBlock(nn.Module):
-    r"""Two 3x3 convolutions with a residual connection.
+    r"""Two 3x3 convolutions with a residual connection (shortcut: identity, or strided 1x1 conv + norm).
 
     .. math:: y = \text{relu}(\text{norm}(\text{conv}(\text{relu}(\text{norm}(\text{conv}(x))))) + \text{shortcut}(x))
-
-    The shortcut is the identity, or a strided 1x1 convolution and a norm where the shape changes.
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, norm: str) -> None:
@@ -101,10 +98,7 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(Backbone):
-    """CIFAR-style ResNet18 (BasicBlock, [2, 2, 2, 2]); convolutions without bias.
-
-    ``ValueError`` for instance norm under 9 px: its 1x1 last stage would normalise to zeros.
-    """
+    """CIFAR-style ResNet18 (BasicBlock, [2, 2, 2, 2]), no conv bias; instance norm needs >= 9 px."""
 
     def __init__(self, channels: int, num_classes: int, image_size: int, *, norm: str = "instancenorm") -> None:
         super().__init__(channels, num_classes, image_size)
@@ -113,11 +107,9 @@ class ResNet18(Backbone):
         for _, _, stride in RESNET18_STAGES:
             side = (side - 1) // stride + 1
         if norm == "instancenorm" and side < 2:
-            raise ValueError(
-                f"ResNet18 with norm='instancenorm' needs image_size >= 9 (its last stage is {side}x{side} "
-                f"at image_size={image_size}, where instance norm outputs zeros); use norm='batchnorm' or "
-                "larger images"
-            )
+            raise ValueError(f"ResNet18 with norm='instancenorm' needs image_size >= 9 (its last stage is "
+                             f"{side}x{side} at image_size={image_size}, where instance norm outputs zeros); "
+                             "use norm='batchnorm' or larger images")
         stem = nn.Conv2d(channels, 64, 3, stride=1, padding=stem_padding(image_size, 3), bias=False)
         layers: list[nn.Module] = [stem, make_norm(norm, 64), nn.ReLU()]
         in_channels = 64

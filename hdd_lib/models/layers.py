@@ -48,12 +48,8 @@ def stem_padding(image_size: int, kernel_size: int) -> int:
 
 
 def make_norm(norm: str, channels: int, size: int | None = None) -> nn.Module:
-    """Norm of a ``[B, channels, size, size]`` map.
-
-    ``instancenorm`` is ``GroupNorm(C, C)`` (per sample and channel, as in the DC benchmark),
-    ``layernorm`` is ``LayerNorm([C, size, size])`` (ConvNet only: it needs ``size``),
-    ``groupnorm`` uses 4 groups, ``batchnorm`` is ``BatchNorm2d``, ``none`` the identity.
-    """
+    """Norm of a ``[B, channels, size, size]`` map: ``instancenorm`` = ``GroupNorm(C, C)`` (DC benchmark),
+    ``layernorm`` = ``LayerNorm([C, size, size])`` (needs ``size``), ``groupnorm`` 4 groups."""
     check_choice("norm", norm, NORMS)
     if norm == "instancenorm":
         return nn.GroupNorm(channels, channels, affine=True)
@@ -65,10 +61,8 @@ def make_norm(norm: str, channels: int, size: int | None = None) -> nn.Module:
         return nn.LayerNorm([channels, size, size], elementwise_affine=True)
     if norm == "groupnorm":
         if channels % GROUPNORM_GROUPS:
-            raise ValueError(
-                f"norm 'groupnorm' uses {GROUPNORM_GROUPS} groups and needs a channel count divisible "
-                f"by {GROUPNORM_GROUPS}, got {channels} channels"
-            )
+            raise ValueError(f"norm 'groupnorm' uses {GROUPNORM_GROUPS} groups and needs a channel count divisible "
+                             f"by {GROUPNORM_GROUPS}, got {channels} channels")
         return nn.GroupNorm(GROUPNORM_GROUPS, channels, affine=True)
     return nn.Identity()
 
@@ -93,8 +87,6 @@ class Backbone(nn.Module):
     """A feature extractor ``features`` and a linear ``classifier`` on its flattened output.
 
     Subclasses build ``self.features`` and call :meth:`_add_classifier` with ``feature_dim``.
-    ``embed(x)`` maps ``[B, channels, image_size, image_size]`` to ``[B, feature_dim]``;
-    ``forward(x)`` to logits ``[B, num_classes]``.
     """
 
     features: nn.Module

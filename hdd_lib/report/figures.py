@@ -1,14 +1,5 @@
-"""The papers' figures as :class:`matplotlib.figure.Figure` objects in one style (``hdd.mplstyle``).
-
-Every function returns a new ``Figure`` built without pyplot (no global backend or state); in
-IPython/Jupyter each one displays as ``image/png`` (a formatter is registered for ``Figure``, since
-no pyplot backend is). :func:`save_figure` writes one atomically, :func:`write_all` every figure of
-the ``figures`` stage. ::
-
-    from hdd_lib.report import figures, tidy
-    fig = figures.accuracy_vs_iteration(tidy.load_metrics("results/metrics/eval"))
-    figures.save_figure(fig, "results/figures/fig2_accuracy_vs_iteration.png")
-"""
+"""The papers' figures as pyplot-free :class:`~matplotlib.figure.Figure` objects in one style (``hdd.mplstyle``),
+shown as PNG in IPython; :func:`save_figure` writes one atomically, :func:`write_all` the ``figures`` stage's."""
 
 from __future__ import annotations
 
@@ -57,17 +48,16 @@ def _png(fig: Figure) -> bytes:
 
 
 def show_in_ipython() -> None:
-    """In a running IPython (Jupyter, papermill) display every ``Figure`` as ``image/png``: pyplot-free
-    figures get no formatter from a backend, and would show as ``<Figure size ...>``."""
+    """In a running IPython (Jupyter, papermill) display every ``Figure`` as ``image/png``: pyplot-free figures get no
+    formatter from a backend, and would show as ``<Figure size ...>``."""
     shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
     if shell is not None:
         shell.display_formatter.formatters["image/png"].for_type(Figure, _png)
 
 
 def styled(fn: Callable[..., Figure]) -> Callable[..., Figure]:
-    """Build the figure under :func:`style` (creating each axis's first tick there, which later ticks copy,
-    so that a figure drawn outside keeps the style) and make it display in IPython."""
-
+    """Build the figure under :func:`style` (creating each axis's first tick there, which later ticks copy, so that a
+    figure drawn outside keeps the style) and make it display in IPython."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Figure:
         with style():
@@ -76,7 +66,6 @@ def styled(fn: Callable[..., Figure]) -> Callable[..., Figure]:
                 ax.xaxis.get_major_ticks(1), ax.yaxis.get_major_ticks(1)
         show_in_ipython()
         return fig
-
     return wrapper
 
 
@@ -108,7 +97,6 @@ def empty(ax: Any, text: str) -> None:
 def palette(n: int) -> list[tuple[float, float, float]]:
     """``n`` distinguishable colours (seaborn's colorblind palette up to 10, husl beyond)."""
     import seaborn as sns  # slow to import: only when drawing
-
     return list(sns.color_palette("colorblind" if n <= 10 else "husl", max(n, 1)))
 
 
@@ -126,9 +114,9 @@ def band(ax: Any, x: Any, mean: Any, std: Any, color: Any, label: str) -> None:
 
 
 def history(records: Sequence[dict[str, Any]] | None, keys: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Columns of a distillation history (``distill.json``'s ``history``) as ``key -> (iterations, values)``,
-    sorted by iteration; entries without the key or with a non-finite value are skipped, and a key
-    present nowhere is left out (``{}``: nothing to plot)."""
+    """Columns of a distillation history (``distill.json``'s ``history``) as ``key -> (iterations, values)``, sorted by
+    iteration; entries without the key or with a non-finite value are skipped, and a key present nowhere is left out
+    (``{}``: nothing to plot)."""
     df = pd.DataFrame([r for r in records or [] if isinstance(r, dict) and "iteration" in r])
     out = {}
     for key in (k for k in keys if k in df):
@@ -146,9 +134,8 @@ def image_grid(images: Any, spec: Any = None, *, mean: Sequence[float] | None = 
                title: str | None = None) -> Figure:
     """Normalised images ``[C, n, ch, H, W]`` (``ch`` 1 or 3) as a grid, one labelled row per class.
 
-    ``spec`` (a :class:`~hdd_lib.data.DatasetSpec`) gives ``mean``, ``std`` and ``class_names``; the
-    keywords override it; without either the images are shown as they are (clipped to [0, 1]).
-    """
+    ``spec`` (a :class:`~hdd_lib.data.DatasetSpec`) gives ``mean``, ``std`` and ``class_names``; the keywords override
+    it; without either the images are shown as they are (clipped to [0, 1])."""
     x = np.asarray(images.detach().cpu().double() if hasattr(images, "detach") else images, dtype=np.float64)
     x = x[None] if x.ndim == 4 else x
     if x.ndim != 5 or x.shape[2] not in (1, 3):
@@ -176,8 +163,8 @@ def image_grid(images: Any, spec: Any = None, *, mean: Sequence[float] | None = 
 @styled
 def accuracy_vs_iteration(metrics: Sequence[dict[str, Any]], *, methods: Sequence[str] | None = None,
                           title: str | None = None) -> Figure:
-    """Test accuracy vs distillation iteration, one panel per dataset x IPC, per method the mean with
-    ± std error bars and band (the metrics' ``curve`` entries pooled over seeds), one legend outside."""
+    """Test accuracy vs distillation iteration, one panel per dataset x IPC, per method the mean with ± std error bars
+    and band (the metrics' ``curve`` entries pooled over seeds), one legend outside."""
     df = tidy_curves(metrics)
     df = df if methods is None else df[df["method"].isin(methods)]
     cells = df[["dataset", "ipc", "data_copy"]].drop_duplicates(["dataset", "ipc"])
@@ -207,8 +194,8 @@ def accuracy_vs_iteration(metrics: Sequence[dict[str, Any]], *, methods: Sequenc
 
 @styled
 def accuracy_bars(metrics: dict[str, Any], *, title: str | None = None) -> Figure:
-    """One evaluation (:func:`hdd_lib.stages.evaluate_cell`): per architecture a bar at the mean test
-    accuracy with a ± std error bar (population std) and every network's accuracy as a dot."""
+    """One evaluation (:func:`hdd_lib.stages.evaluate_cell`): per architecture a bar at the mean test accuracy with a ±
+    std error bar (population std) and every network's accuracy as a dot."""
     acc = accuracies([metrics]).dropna(subset=["acc"])
     archs = arch_order(acc["model"])
     fig, (ax,) = grid(1, size=(max(3.2, 1.1 * len(archs) + 1.6), 3.4))
@@ -231,8 +218,8 @@ def accuracy_bars(metrics: dict[str, Any], *, title: str | None = None) -> Figur
 @styled
 def pruning_curves(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame | None = None,
                    title: str | None = None) -> Figure:
-    """Accuracy vs keep ratio, mean ± std per pruning score, one panel per dataset x IPC x method; the
-    published HDD pruning numbers of a panel (``published``, default the packaged ones) as black crosses."""
+    """Accuracy vs keep ratio, mean ± std per pruning score, one panel per dataset x IPC x method; the published HDD
+    pruning numbers of a panel (``published``, default the packaged ones) as black crosses."""
     df = pooled(accuracies(metrics), ["dataset", "ipc", "method", "score", "keep"])
     pub = paper_numbers(published, pruning=True)
     cells = df[["dataset", "ipc", "method", "data_copy"]].drop_duplicates(["dataset", "ipc", "method"])
@@ -258,8 +245,8 @@ def pruning_curves(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame
 
 @styled
 def geodm_trajectories(records: Sequence[dict[str, Any]] | None, *, title: str | None = None) -> Figure:
-    """GeoDM's geometry during distillation, from a ``distill.json`` history: curvatures ``k_H``, ``k_S``
-    (left) and factor weights ``w_E``, ``w_H``, ``w_S`` (right) vs iteration."""
+    """GeoDM's geometry during distillation, from a ``distill.json`` history: curvatures ``k_H``, ``k_S`` (left) and
+    factor weights ``w_E``, ``w_H``, ``w_S`` (right) vs iteration."""
     fig, axes = grid(2, ncols=2)
     if title:
         fig.suptitle(title)
@@ -280,8 +267,8 @@ def geodm_trajectories(records: Sequence[dict[str, Any]] | None, *, title: str |
 
 @styled
 def loss_curve(records: Sequence[dict[str, Any]], *, title: str | None = None, smooth: int | None = None) -> Figure:
-    """Matching loss vs iteration from a ``distill.json`` history, with a moving average over ``smooth``
-    logged values (default: about 1/50 of them); a log scale when the loss spans more than a decade."""
+    """Matching loss vs iteration from a ``distill.json`` history, with a moving average over ``smooth`` logged values
+    (default: about 1/50 of them); a log scale when the loss spans more than a decade."""
     fig, (ax,) = grid(1, size=(5.2, 3.4))
     it, val = history(records, ("loss",))["loss"]
     color = palette(1)[0]
@@ -302,11 +289,11 @@ from .poincare import geometry_figure, poincare_for_run, poincare_plot  # noqa: 
 # ----------------------------------------------------------------------------- the pipeline's figures
 def write_all(metrics_dir: str | os.PathLike, paths: Paths, *, figure_run: dict[str, Any], data: Any = None,
               published: pd.DataFrame | None = None) -> list[Path]:
-    """Write the ``figures`` stage's :data:`FIGURES` to ``paths.figures``; returns the paths. Figures 2 and 3
-    show every ``metrics_dir/eval`` and ``prune`` metric; the others the run ``figure_run`` (``{dataset,
-    ipc, method, seed}``, optionally ``variant``; ``report.figure_run``): 4 the GeoDM run beside it (itself
-    if GeoDM), 5 its images, 6 its features on the Poincaré disk (:func:`poincare_for_run`, real data
-    from ``data.data_root``, ``data.download``), 7 its loss."""
+    """Write the ``figures`` stage's :data:`FIGURES` to ``paths.figures``; returns the paths. Figures 2 and 3 show every
+    ``metrics_dir/eval`` and ``prune`` metric; the others the run ``figure_run`` (``{dataset, ipc, method, seed}``,
+    optionally ``variant``; ``report.figure_run``): 4 the GeoDM run beside it (itself if GeoDM), 5 its images, 6 its
+    features on the Poincaré disk (:func:`poincare_for_run`, real data from ``data.data_root``, ``data.download``), 7
+    its loss."""
     missing = [k for k in ("dataset", "ipc", "method", "seed") if (figure_run or {}).get(k) is None]
     if missing:
         raise ValueError(f"figure_run needs dataset, ipc, method and seed; {', '.join(missing)} missing in {figure_run}")

@@ -1,8 +1,8 @@
 r"""Features on the Poincaré disk: one run's real vs synthetic features (Figure 6) and the clamp figure (Figure 1).
 
-:func:`poincare_for_run` computes a run's picture (:func:`hdd_lib.geometry.poincare_disk`: exact
-radii, angles from a 2-D PCA), :func:`poincare_plot` draws it; :func:`geometry_figure` draws
-:func:`hdd_lib.stages.geometry_summary`. All are re-exported by :mod:`hdd_lib.report.figures`. ::
+:func:`poincare_for_run` computes a run's picture (:func:`hdd_lib.geometry.poincare_disk`: exact radii, angles from a
+2-D PCA), :func:`poincare_plot` draws it; :func:`geometry_figure` draws :func:`hdd_lib.stages.geometry_summary`. All are
+re-exported by :mod:`hdd_lib.report.figures`. ::
 
     figures.poincare_plot(figures.poincare_for_run(cfg.paths, run, data=cfg.data))
 """
@@ -28,20 +28,17 @@ __all__ = ["poincare_for_run", "poincare_plot", "geometry_figure", "draw_disk", 
 
 def poincare_for_run(paths: Paths, run: dict[str, Any], *, data: Any = None, batch: int = 64, nets: int = 1,
                      median_fraction: float = 0.15) -> dict[str, Any]:
-    """Real and synthetic features of one run (``{dataset, ipc, method, seed}``, optionally ``variant``) on
-    the Poincaré disk.
+    """Real and synthetic features of one run (``{dataset, ipc, method, seed}``, optionally ``variant``) on the Poincaré
+    disk.
 
-    Features are those of ``nets`` random ConvNets of the run's architecture (the DM embedding;
-    ``batch`` real images per class, loaded with ``data.data_root`` / ``data.download``), lifted with
-    the run's HDD ``k``, map and clamp, after scaling so that the median real norm is
-    ``median_fraction`` of the clamp radius (unscaled, ConvNet features saturate the clamp and sit on
-    one circle near the rim). Returns :func:`~hdd_lib.geometry.poincare_disk`'s dict plus ``run_id``
-    and ``class_names``.
-    """
+    Features are those of ``nets`` random ConvNets of the run's architecture (the DM embedding; ``batch`` real images
+    per class, loaded with ``data.data_root`` / ``data.download``), lifted with the run's HDD ``k``, map and clamp,
+    after scaling so that the median real norm is ``median_fraction`` of the clamp radius (unscaled, ConvNet features
+    saturate the clamp and sit on one circle near the rim). Returns :func:`~hdd_lib.geometry.poincare_disk`'s dict plus
+    ``run_id`` and ``class_names``."""
     from ..config import ModelConfig, from_dict
     from ..data import load
     from ..models import random_features
-
     rid = run_id(run["dataset"], int(run["ipc"]), run["method"], int(run["seed"]), run.get("variant"))
     syn = SyntheticSet.load(paths.find(f"runs/{rid}/synset.pt"))
     config = syn.meta.get("config") or {}
@@ -62,10 +59,10 @@ def poincare_for_run(paths: Paths, run: dict[str, Any], *, data: Any = None, bat
 
 def draw_disk(ax: Any, disk: dict[str, Any], colors: Sequence[Any], names: Sequence[str], classes: int,
               legend: bool = False) -> None:
-    """The unit disk with the first ``classes`` classes of a :func:`~hdd_lib.geometry.poincare_disk` dict:
-    real points as dots, synthetic ones (if any) as triangles, the real centroid a large circle and the
-    synthetic one a star, joined by a line (the distance HDD's loss measures); a dashed circle marks
-    the clamp radius when it is inside the disk. ``legend``: one entry per class and marker kind."""
+    """The unit disk with the first ``classes`` classes of a :func:`~hdd_lib.geometry.poincare_disk` dict: real points
+    as dots, synthetic ones (if any) as triangles, the real centroid a large circle and the synthetic one a star, joined
+    by a line (the distance HDD's loss measures); a dashed circle marks the clamp radius when it is inside the disk.
+    ``legend``: one entry per class and marker kind."""
     ax.add_patch(Circle((0, 0), 1.0, fill=False, color="0.2", linewidth=1.0))
     ax.set(aspect="equal", xlim=(-1.08, 1.08), ylim=(-1.08, 1.08), xticks=[], yticks=[])
     ax.grid(False)
@@ -92,8 +89,8 @@ def draw_disk(ax: Any, disk: dict[str, Any], colors: Sequence[Any], names: Seque
 
 
 def draw_norm_histogram(ax: Any, stats: dict[str, Any], *, color: Any = None) -> None:
-    """Histogram of :func:`~hdd_lib.geometry.feature_norm_stats`'s norms with the clamp radius (dashed) and
-    the fraction at or above it in the legend."""
+    """Histogram of :func:`~hdd_lib.geometry.feature_norm_stats`'s norms with the clamp radius (dashed) and the fraction
+    at or above it in the legend."""
     norms = np.asarray(stats["norms"], dtype=float).ravel()
     threshold = float(stats.get("threshold", math.inf))
     top = max(float(norms.max()), threshold if math.isfinite(threshold) else 0.0)
@@ -110,8 +107,8 @@ def draw_norm_histogram(ax: Any, stats: dict[str, Any], *, color: Any = None) ->
 def poincare_plot(disk: dict[str, Any], *, class_names: Sequence[str] | None = None, max_classes: int = 10,
                   title: str | None = None) -> Figure:
     """Real vs synthetic points per class and their Lorentzian centroids in the unit Poincaré disk (a
-    :func:`~hdd_lib.geometry.poincare_disk` dict; the first ``max_classes`` classes). Radii are exact
-    hyperbolic distances to the origin, angles a 2-D PCA; the default title gives k, map, clamp, scale."""
+    :func:`~hdd_lib.geometry.poincare_disk` dict; the first ``max_classes`` classes). Radii are exact hyperbolic
+    distances to the origin, angles a 2-D PCA; the default title gives k, map, clamp, scale."""
     fig = Figure(figsize=(5.6, 5.2))
     ax = fig.subplots()
     C = min(disk["real"].shape[0], max_classes)
@@ -131,15 +128,14 @@ def poincare_plot(disk: dict[str, Any], *, class_names: Sequence[str] | None = N
 @styled
 def geometry_figure(geo: dict[str, Any], *, median_fraction: float = 0.15, max_classes: int = 10,
                     title: str | None = None) -> Figure:
-    r"""Real features against HDD's radius clamp (Figure 1), from :func:`hdd_lib.stages.geometry_summary`
-    (``{"summary", "features" [C, N, D], "stats", "spec"}``).
+    r"""Real features against HDD's radius clamp (Figure 1), from :func:`hdd_lib.stages.geometry_summary` (``{"summary",
+    "features" [C, N, D], "stats", "spec"}``).
 
-    Panels: the histogram of the feature norms with the clamp radius :math:`\text{clamp}\sqrt{k}`; the
-    features on the Poincaré disk as they are (saturated ones all on the clamp circle); the same scaled
-    so that their median norm is ``median_fraction`` of the clamp radius (a point at distance :math:`r`
-    is drawn at :math:`\tanh(r / 2\sqrt{k})`, so even half the clamp is at radius 0.987; 0.1–0.2
-    spreads the points; the title gives the factor). Class centroids are circles.
-    """
+    Panels: the histogram of the feature norms with the clamp radius :math:`\text{clamp}\sqrt{k}`; the features on the
+    Poincaré disk as they are (saturated ones all on the clamp circle); the same scaled so that their median norm is
+    ``median_fraction`` of the clamp radius (a point at distance :math:`r` is drawn at :math:`\tanh(r / 2\sqrt{k})`, so
+    even half the clamp is at radius 0.987; 0.1–0.2 spreads the points; the title gives the factor). Class centroids are
+    circles."""
     fig, (hist, raw, scaled) = grid(3, size=(4.0, 4.0))
     if title:
         fig.suptitle(title)

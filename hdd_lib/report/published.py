@@ -1,12 +1,11 @@
 """The papers' published numbers (``hdd_lib/published.csv``) and the rule choosing among their sources.
 
-Columns ``dataset, ipc, method, mean, std, source, note``; ``source`` is a key of :data:`SOURCES`.
-Pruning rows use ``method = "<method>@keep<ratio>"`` (``dm_hdd@keep0.8``): HDD's hyperbolic pruning
-at that keep ratio, the paper's "ratio 0/20/40/80 %" read as the fraction pruned (unclear; said in
-``note``), filed under CIFAR-10 IPC 10 by inference. Where two sources give a number for a cell, the
-one with the lowest priority in :data:`SOURCES` wins (the HDD paper's, same protocol as its other
-numbers). Runs on ``cifar10_jpeg`` are compared with ``cifar10`` numbers (:data:`PAPER_DATASET`).
-"""
+Columns ``dataset, ipc, method, mean, std, source, note``; ``source`` is a key of :data:`SOURCES`. Pruning rows use
+``method = "<method>@keep<ratio>"`` (``dm_hdd@keep0.8``): HDD's hyperbolic pruning at that keep ratio, the paper's
+"ratio 0/20/40/80 %" read as the fraction pruned (unclear; said in ``note``), filed under CIFAR-10 IPC 10 by inference.
+Where two sources give a number for a cell, the one with the lowest priority in :data:`SOURCES` wins (the HDD paper's,
+same protocol as its other numbers). Runs on ``cifar10_jpeg`` are compared with ``cifar10`` numbers
+(:data:`PAPER_DATASET`)."""
 
 from __future__ import annotations
 
@@ -34,8 +33,8 @@ PRUNE_TAG = "@keep"
 
 
 def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """``published.csv`` (the packaged one by default) plus ``base_method`` (``method`` without its pruning
-    tag) and ``keep`` (a pruning row's keep ratio, else NaN); an unknown source raises ``ValueError``."""
+    """``published.csv`` (the packaged one by default) plus ``base_method`` (``method`` without its pruning tag) and
+    ``keep`` (a pruning row's keep ratio, else NaN); an unknown source raises ``ValueError``."""
     df = pd.read_csv(io.StringIO(resources.files("hdd_lib").joinpath("published.csv").read_text())
                      if path is None else path)
     unknown = sorted(set(df["source"]) - set(SOURCES))
@@ -46,8 +45,8 @@ def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
 
 
 def paper_numbers(published: pd.DataFrame | None = None, *, pruning: bool = False) -> pd.DataFrame:
-    """One published number per cell by source priority: the main-table rows (keyed by ``dataset, ipc,
-    method``) or, with ``pruning``, the pruning rows (keyed by ``dataset, ipc, base_method, keep``)."""
+    """One published number per cell by source priority: the main-table rows (keyed by ``dataset, ipc, method``) or,
+    with ``pruning``, the pruning rows (keyed by ``dataset, ipc, base_method, keep``)."""
     df = load_published() if published is None else published
     if df.empty:
         return df

@@ -1,9 +1,8 @@
 """README.md's generated parts, from ``results/`` (``python -m hdd_lib readme``), never typed.
 
-The block between :data:`BEGIN` and :data:`END` holds every table's Markdown (written by the ``tables``
-stage, headings demoted one level) and links to the figures; the block between :data:`FACTS_BEGIN` and
-:data:`FACTS_END` states what the geometry records measured. A test fails when README and ``results/`` disagree.
-"""
+The block between :data:`BEGIN` and :data:`END` holds every table's Markdown (written by the ``tables`` stage, headings
+demoted one level) and links to the figures; the block between :data:`FACTS_BEGIN` and :data:`FACTS_END` states what the
+geometry records measured. A test fails when README and ``results/`` disagree."""
 
 from __future__ import annotations
 

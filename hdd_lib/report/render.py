@@ -1,9 +1,8 @@
 """A finished table (:class:`Table`: what is shown, the numbers behind it) and its cell formats and files.
 
-``<name>.md`` and ``.tex`` (pandas' ``to_markdown``, ``to_latex``): title, the protocol line as caption,
-cells ``mean ± std`` (missing ``–``), numbered footnotes. ``<name>.csv``: the tidy numbers, one row per
-cell, after ``#`` comment lines with the title, protocol and footnotes (:func:`read_table_csv`).
-"""
+``<name>.md`` and ``.tex`` (pandas' ``to_markdown``, ``to_latex``): title, the protocol line as caption, cells ``mean ±
+std`` (missing ``–``), numbered footnotes. ``<name>.csv``: the tidy numbers, one row per cell, after ``#`` comment lines
+with the title, protocol and footnotes (:func:`read_table_csv`)."""
 
 from __future__ import annotations
 
@@ -32,8 +31,8 @@ def fmt(x: Any, digits: int, sign: bool = False) -> str:
 
 
 def cell(mean: float, std: float, digits: int, n: int | None = None, n_usual: int | None = None) -> str:
-    """``"mean ± std"`` (the mean alone when ``std`` is missing), with ``" (n=…)"`` when the count ``n``
-    differs from the table's usual ``n_usual``; a missing mean gives :data:`MISSING`."""
+    """``"mean ± std"`` (the mean alone when ``std`` is missing), with ``" (n=…)"`` when the count ``n`` differs from
+    the table's usual ``n_usual``; a missing mean gives :data:`MISSING`."""
     if fmt(mean, digits) == MISSING:
         return MISSING
     s = fmt(mean, digits) + ("" if fmt(std, digits) == MISSING else f" ± {std:.{digits}f}")
@@ -73,8 +72,8 @@ def _tex(s: Any) -> str:
 
 @dataclass(frozen=True)
 class Table:
-    """A finished table: ``name`` (file stem), ``title``, ``display`` (strings as shown), ``data`` (the
-    tidy numbers behind it, written as the CSV), ``protocol`` (the protocol line) and ``notes``."""
+    """A finished table: ``name`` (file stem), ``title``, ``display`` (strings as shown), ``data`` (the tidy numbers
+    behind it, written as the CSV), ``protocol`` (the protocol line) and ``notes``."""
 
     name: str
     title: str

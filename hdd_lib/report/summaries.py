@@ -39,8 +39,8 @@ def _table(rows: Sequence[dict[str, Any]], right: Sequence[str]) -> str:
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    """A dataset summary (:func:`hdd_lib.stages.dataset_summary`): shape, classes, split sizes and per-class
-    ranges, the normalised images' per-channel mean and std (remark beyond :data:`NORMALISATION_TOLERANCE`), digest."""
+    """A dataset summary (:func:`hdd_lib.stages.dataset_summary`): shape, classes, split sizes and per-class ranges, the
+    normalised images' per-channel mean and std (remark beyond :data:`NORMALISATION_TOLERANCE`), digest."""
     spec = summary.get("spec") or {}
     shape = "×".join(str(v) for v in [spec.get("channels", "?"), *(spec.get("image_size") or ("?", "?"))])
     classes = spec.get("num_classes", len(summary.get("train_per_class") or []))
@@ -83,8 +83,8 @@ def norm_markdown(summary: dict[str, Any]) -> str:
 
 
 def metrics_markdown(metrics: dict[str, Any], *, digits: int = 2) -> str:
-    """An evaluation (:func:`hdd_lib.stages.evaluate_cell`): per architecture mean ± std test accuracy (%),
-    networks and seconds per network; the protocol line."""
+    """An evaluation (:func:`hdd_lib.stages.evaluate_cell`): per architecture mean ± std test accuracy (%), networks and
+    seconds per network; the protocol line."""
     variant = metrics.get("variant")
     label = metrics.get("method_label") or method_label(metrics.get("method", "?"))
     head = (f"**{label}{f' ({variant})' if variant else ''} on "

@@ -44,9 +44,9 @@ def _show(c: dict[str, Any] | None, digits: int, n_usual: int | None) -> str:
 
 def main_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame | None = None, model: str = "convnet",
                methods: Sequence[str] | None = None, digits: int = 1, name: str = "table1_main") -> Table:
-    """Table 1: test accuracy of ``model`` per dataset x IPC (rows) and method (columns; default: those
-    present, in table order). A method with a published number in any row gets two more columns: the
-    paper's number (``<M> paper``, ``†``: from the method's own paper) and ``Δ <M>`` = ours − paper."""
+    """Table 1: test accuracy of ``model`` per dataset x IPC (rows) and method (columns; default: those present, in
+    table order). A method with a published number in any row gets two more columns: the paper's number (``<M> paper``,
+    ``†``: from the method's own paper) and ``Δ <M>`` = ours − paper."""
     acc = accuracies(metrics)
     tidy = pooled(acc[acc["model"] == model], ["dataset", "ipc", "method", "model"])
     paper = paper_lookup(published)
@@ -124,8 +124,8 @@ def crossarch_table(metrics: Sequence[dict[str, Any]], *, methods: Sequence[str]
 
 def pruning_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame | None = None, digits: int = 1,
                   name: str = "table3_pruning") -> Table:
-    """Table 3: accuracy after pruning the distilled set; rows dataset x IPC x method x score, columns keep
-    ratios; a ``paper (hyperbolic)`` row follows a row group with published pruning numbers."""
+    """Table 3: accuracy after pruning the distilled set; rows dataset x IPC x method x score, columns keep ratios; a
+    ``paper (hyperbolic)`` row follows a row group with published pruning numbers."""
     tidy = pooled(accuracies(metrics), ["dataset", "ipc", "method", "score", "keep"])
     pub = paper_numbers(published, pruning=True)
     keeps = sorted(set(tidy["keep"]), reverse=True)
@@ -171,9 +171,9 @@ def pruning_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame 
 def ablation_table(metrics: Sequence[dict[str, Any]], *, model: str = "convnet", variants: Sequence[str] | None = None,
                    digits: int = 1, name: str = "table4_geodm_ablation") -> Table:
     """Table 4: GeoDM ablation; rows dataset x (base method) x variant, columns the GeoDM settings
-    (``variant_settings``) that differ between rows, then IPC. Settings shared by every row go into the
-    protocol line; a setting that differs between a row's IPCs reads ``a/b``. ``variants`` fixes the
-    row order (default: first appearance); ``Method`` shows only with more than one base method."""
+    (``variant_settings``) that differ between rows, then IPC. Settings shared by every row go into the protocol line; a
+    setting that differs between a row's IPCs reads ``a/b``. ``variants`` fixes the row order (default: first
+    appearance); ``Method`` shows only with more than one base method."""
     acc = accuracies(metrics)
     tidy = pooled(acc[acc["model"] == model], ["dataset", "ipc", "method", "variant"])
     settings: dict[tuple, dict] = {}
@@ -225,12 +225,11 @@ def write_all(metrics_dir: str | os.PathLike, tables_dir: str | os.PathLike, *,
               methods: Sequence[str] | None = None, published: pd.DataFrame | None = None) -> list[Path]:
     """Write every table of the ``tables`` stage from ``metrics_dir/{eval,crossarch,prune,ablation}/*.json``.
 
-    ``methods``: Table 1's method columns in order (``params.yaml`` ``report.methods``; default: those
-    present; Table 2 keeps those it has results for); ``published``: default the packaged numbers.
-    Returns the written paths: each table's ``.md``, ``.csv``, ``.tex`` (:data:`KINDS` order), then
-    ``curves.csv`` (:data:`~hdd_lib.report.tidy.CURVE_COLUMNS`: one row per evaluated run and logged
-    iteration, no comment lines, for ``dvc plots`` grouped by ``run_id``). Every file is written atomically.
-    """
+    ``methods``: Table 1's method columns in order (``params.yaml`` ``report.methods``; default: those present; Table 2
+    keeps those it has results for); ``published``: default the packaged numbers. Returns the written paths: each
+    table's ``.md``, ``.csv``, ``.tex`` (:data:`KINDS` order), then ``curves.csv``
+    (:data:`~hdd_lib.report.tidy.CURVE_COLUMNS`: one row per evaluated run and logged iteration, no comment lines, for
+    ``dvc plots`` grouped by ``run_id``). Every file is written atomically."""
     found = {kind: load_metrics(Path(metrics_dir) / kind) for kind in KINDS}
     cross = {m.get("method") for m in found["crossarch"]}
     built = [main_table(found["eval"], published=published, methods=methods),

@@ -1,13 +1,12 @@
 r"""Metric files -> tidy frames, display names, the protocol line: the one way the report reads results.
 
-:func:`load_metrics` reads the metric dicts the pipeline writes (``results/metrics/<kind>/*.json``),
-:func:`accuracies` gives one row per test accuracy and :func:`pooled` pools them over seeds: mean,
-population std (``np.std``, as the DM/IDM/HDD scripts) and count of **all** accuracies of all seeds
-(``num_exp x num_eval``). Curve entries carry ``mean``/``std`` (and a count ``n``, default 1), pooled
-exactly: :math:`\mu = \sum_i n_i \mu_i / n`, :math:`\sigma^2 = \sum_i n_i(\sigma_i^2 + \mu_i^2)/n - \mu^2`.
-A run id seen twice raises ``ValueError``. Method names come only from :func:`method_label` and
-:func:`known_methods`; architecture names from :data:`hdd_lib.models.MODELS`; dataset names from
-each metric's ``data_copy``, in the order of :data:`hdd_lib.data.SPECS`. ::
+:func:`load_metrics` reads the metric dicts the pipeline writes (``results/metrics/<kind>/*.json``), :func:`accuracies`
+gives one row per test accuracy and :func:`pooled` pools them over seeds: mean, population std (``np.std``, as the
+DM/IDM/HDD scripts) and count of **all** accuracies of all seeds (``num_exp x num_eval``). Curve entries carry
+``mean``/``std`` (and a count ``n``, default 1), pooled exactly: :math:`\mu = \sum_i n_i \mu_i / n`, :math:`\sigma^2 =
+\sum_i n_i(\sigma_i^2 + \mu_i^2)/n - \mu^2`. A run id seen twice raises ``ValueError``. Method names come only from
+:func:`method_label` and :func:`known_methods`; architecture names from :data:`hdd_lib.models.MODELS`; dataset names
+from each metric's ``data_copy``, in the order of :data:`hdd_lib.data.SPECS`. ::
 
     acc = tidy.accuracies(tidy.load_metrics("results/metrics/eval"))
     tidy.pooled(acc, ["dataset", "ipc", "method", "model"])   # data_copy, ..., mean, std, n, num_exp, seeds
@@ -60,8 +59,8 @@ def _rank(name: str) -> tuple:
 
 
 def known_methods() -> list[str]:
-    """Every method with a display name, in table order: DM-based, then IDM-based, then others; the
-    strategy alone before it with other losses."""
+    """Every method with a display name, in table order: DM-based, then IDM-based, then others; the strategy alone
+    before it with other losses."""
     return sorted(_LABELS, key=_rank)
 
 
@@ -100,8 +99,8 @@ def sort_rows(df: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- reading and pooling
 def load_metrics(folder: str | os.PathLike, pattern: str = "*.json") -> list[dict[str, Any]]:
-    """All records in ``folder``, sorted by file name (a missing folder: ``[]``); their method labels
-    become those of :func:`method_label`."""
+    """All records in ``folder``, sorted by file name (a missing folder: ``[]``); their method labels become those of
+    :func:`method_label`."""
     records = [json.loads(p.read_text()) for p in sorted(Path(folder).glob(pattern))]
     learn_labels(records)
     return records
@@ -114,9 +113,9 @@ def _check_unique(metrics: Sequence[dict[str, Any]]) -> None:
 
 
 def accuracies(metrics: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One row per test accuracy in the metrics' ``results``: the run's fields (``run_id, data_copy,
-    dataset, ipc, method, variant, seed``), then ``model`` (evaluations) or ``score`` and ``keep``
-    (pruning: ``results[score][keep]``), and ``acc``; a result without accuracies gives one NaN row."""
+    """One row per test accuracy in the metrics' ``results``: the run's fields (``run_id, data_copy, dataset, ipc,
+    method, variant, seed``), then ``model`` (evaluations) or ``score`` and ``keep`` (pruning:
+    ``results[score][keep]``), and ``acc``; a result without accuracies gives one NaN row."""
     _check_unique(metrics)
     learn_labels(metrics)
     rows, cols = [], ["run_id", "data_copy", "dataset", "ipc", "method", "variant", "seed"]
@@ -137,8 +136,8 @@ def _seeds(s: pd.Series) -> str:
 
 
 def pooled(acc: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """:func:`accuracies` pooled over seeds: one row per distinct ``keys`` (first-seen order) with
-    ``data_copy, *keys, mean, std`` (population), ``n`` (finite accuracies), ``num_exp`` (runs), ``seeds``."""
+    """:func:`accuracies` pooled over seeds: one row per distinct ``keys`` (first-seen order) with ``data_copy, *keys,
+    mean, std`` (population), ``n`` (finite accuracies), ``num_exp`` (runs), ``seeds``."""
     cols = ["data_copy", *keys, "mean", "std", "n", "num_exp", "seeds"]
     if acc.empty:
         return pd.DataFrame(columns=cols)
@@ -167,8 +166,8 @@ def _float(x: Any) -> float:
 
 
 def tidy_curves(metrics: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """The curves pooled over seeds (exact moments of the union): one row per ``dataset, ipc, method,
-    iteration`` with ``data_copy, mean, std, n, num_exp``."""
+    """The curves pooled over seeds (exact moments of the union): one row per ``dataset, ipc, method, iteration`` with
+    ``data_copy, mean, std, n, num_exp``."""
     c = curve_rows(metrics).dropna(subset=["mean"])
     keys = ["dataset", "ipc", "method", "iteration"]
     c = c.assign(s1=c["n"] * c["mean"], s2=c["n"] * (c["std"].fillna(0.0) ** 2 + c["mean"] ** 2))
@@ -198,13 +197,12 @@ def _span(values: Iterable[int]) -> str:
 
 
 def protocol_line(metrics: Sequence[dict[str, Any]], *, num_exp: Iterable[int] | None = None) -> str:
-    """One line saying how the numbers were obtained, from the metrics' ``protocol`` and ``provenance``:
-    iterations, ``num_exp x num_eval``, epochs, profile, device (where a record names it), data copy.
+    """One line saying how the numbers were obtained, from the metrics' ``protocol`` and ``provenance``: iterations,
+    ``num_exp x num_eval``, epochs, profile, device (where a record names it), data copy.
 
-    ``num_exp`` (distillations per cell) defaults to the seeds per ``(dataset, ipc, method, variant)``.
-    Differing values are joined with ``/`` (spans with ``–``), unknown ones read ``?``; data copies run
-    with different protocols get one clause each.
-    """
+    ``num_exp`` (distillations per cell) defaults to the seeds per ``(dataset, ipc, method, variant)``. Differing values
+    are joined with ``/`` (spans with ``–``), unknown ones read ``?``; data copies run with different protocols get one
+    clause each."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for m in metrics:
         groups.setdefault(copy_label(m), []).append(m)

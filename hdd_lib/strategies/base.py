@@ -1,10 +1,7 @@
-"""The strategy interface and the ``STRATEGIES`` registry.
+"""The strategy interface and the ``STRATEGIES`` registry: everything of a method but the loss.
 
-A strategy owns everything of a method except the matching loss: the synthetic images' starting
-point and optimiser, how stored images become training images (IDM's mosaics), the network that
-embeds each iteration, an optional regulariser on the synthetic features, and any work after the
-image step. :func:`hdd_lib.distill.run` calls only the methods below, in this order per iteration:
-``network`` -> ``images`` -> (embed, match) -> ``regulariser`` -> step -> ``after_step``.
+Per iteration :func:`hdd_lib.distill.run` calls ``network`` -> ``images`` -> (embed, match) ->
+``regulariser`` -> step -> ``after_step``.
 """
 
 from __future__ import annotations
@@ -33,11 +30,7 @@ class NoSettings(Settings):
 class Strategy:
     """Base class; the defaults are DM's (Zhao & Bilen): real-image init, SGD(momentum 0.5) on the images.
 
-    Parameters
-    ----------
-    cfg : the run's settings (``cfg.strategy`` holds this strategy's own, validated by ``Settings``)
-    train : the real training set, on ``device``
-    device : where networks and images live
+    ``cfg.strategy`` holds this strategy's own settings, validated by ``Settings``; ``train`` is on ``device``.
     """
 
     name: str = "base"
@@ -63,8 +56,7 @@ class Strategy:
         return model
 
     def initial_images(self, generator: torch.Generator) -> torch.Tensor:
-        """Stored images ``[C, ipc, ch, H, W]``: random real images of each class (mosaics of
-        ``factor**2`` downscaled ones) or Gaussian noise (``cfg.init``)."""
+        """Stored images ``[C, ipc, ch, H, W]``: real images (``factor**2`` mosaics) or noise (``cfg.init``)."""
         cfg, spec, f = self.cfg, self.spec, self.factor
         if cfg.init == "noise":
             return torch.randn(spec.num_classes, cfg.ipc, *spec.shape, generator=generator)

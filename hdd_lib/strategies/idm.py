@@ -115,7 +115,6 @@ class IDM(Strategy):
             idx = perm[cursor: cursor + size].to(images.device, non_blocking=True)
             cursor += size
             return images[idx], labels[idx]
-
         self.queue.train(sample_batch, generator)
 
     def state_dict(self) -> dict:
@@ -126,12 +125,9 @@ class IDM(Strategy):
 
 
 class ClassSequentialSGD:
-    r"""SGD with momentum (PyTorch's convention, no dampening) stepping once per class, in order.
+    r"""SGD with momentum (no dampening) stepping once per class, in order (see the module docstring).
 
-    Equivalent to ``C`` calls of ``torch.optim.SGD.step()``, the ``j``-th with the gradient of class
-    ``j``'s loss alone, taken after the previous steps (see the module docstring). The parameter is
-    ``[C, ...]``; :meth:`prepare` moves each class to where its gradient would be evaluated, then
-    :meth:`step` applies the rest.
+    :meth:`prepare` moves each class to where its gradient would be evaluated; :meth:`step` applies the rest.
     """
 
     def __init__(self, param: torch.Tensor, *, lr: float, momentum: float = 0.5) -> None:
@@ -176,9 +172,6 @@ class ClassSequentialSGD:
         self.buf.copy_(state["buf"])
 
 
-# ------------------------------------------------------------------------ model queue
-
-
 @dataclass
 class QueueMember:
     """A queue network, its optimiser and its running training accuracy."""
@@ -194,14 +187,7 @@ class QueueMember:
 
 
 class ModelQueue:
-    """IDM's FIFO queue of partially trained networks.
-
-    Parameters
-    ----------
-    make_model : builds a freshly initialised network from a CPU generator
-    cfg : queue sizes and training settings
-    device : where the networks live
-    """
+    """IDM's FIFO queue of partially trained networks; ``make_model(generator)`` builds a fresh one."""
 
     def __init__(self, make_model: Callable[[torch.Generator], nn.Module], cfg: IDMConfig, device) -> None:
         self.make_model, self.cfg, self.device = make_model, cfg, torch.device(device)
@@ -253,13 +239,8 @@ class ModelQueue:
             m.seen.zero_()
 
     def state_dict(self) -> dict:
-        return {
-            "members": [
-                {"model": m.model.state_dict(), "optimizer": m.optimizer.state_dict(),
-                 "correct": m.correct.clone(), "seen": m.seen.clone()}
-                for m in self.members
-            ]
-        }
+        return {"members": [{"model": m.model.state_dict(), "optimizer": m.optimizer.state_dict(),
+                             "correct": m.correct.clone(), "seen": m.seen.clone()} for m in self.members]}
 
     def load_state_dict(self, state: dict) -> None:
         self.members = []
