@@ -41,6 +41,9 @@ class NonFiniteError(RuntimeError):
     """The loss or the synthetic images became NaN or inf; the last good checkpoint is kept."""
 
 
+NonFiniteLossError = NonFiniteError  # earlier name
+
+
 class ResumeMismatch(ValueError):
     """A checkpoint was made by other settings, data or code: it cannot be continued."""
 
