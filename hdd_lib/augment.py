@@ -1,43 +1,17 @@
 r"""Differentiable Siamese Augmentation (DSA; Zhao & Bilen, ICML 2021), as used by DM, IDM and HDD.
 
-A *strategy* such as ``"color_crop_cutout_flip_scale_rotate"`` names augmentation families. In
-DSA's single mode (``"S"``, the one the DM family uses) every call picks **one** family at random
-per group of images and applies only that family's ops. All ops are differentiable with respect
-to the images (the synthetic images are learned through them); images are normalised tensors.
+A *strategy* such as ``"color_crop_cutout_flip_scale_rotate"`` names augmentation families; every
+call picks **one** family at random per group of images (DSA's single mode ``"S"``) and applies only
+its ops, differentiably in the images. The ops and their formulas: :func:`_color` (brightness
+:math:`x + (r_1 - \tfrac12)\beta`, saturation :math:`(x - \bar x_c) r_2\sigma + \bar x_c`, contrast
+:math:`(x - \bar x)(r_3 + \kappa) + \bar x`), :func:`_crop`, :func:`_cutout`, :func:`_flip`, and
+``scale`` / ``rotate`` by bilinear ``affine_grid``/``grid_sample`` (``align_corners=True``, zero padding).
 
-===========  ==================================================================================
-family       op on an image :math:`x \in \mathbb{R}^{C \times H \times W}`, :math:`r \sim U[0, 1)`
-===========  ==================================================================================
-``color``    brightness :math:`x + (r_1 - \tfrac12) \beta`; then saturation
-             :math:`(x - \bar x_c)\, r_2 \sigma + \bar x_c` (:math:`\bar x_c`: mean over channels);
-             then contrast :math:`(x - \bar x)(r_3 + \kappa) + \bar x` (:math:`\bar x`: mean over
-             :math:`C, H, W`)
-``crop``     integer translation :math:`y_{ij} = x_{i + \delta_h,\, j + \delta_w}`, zero outside;
-             :math:`\delta_h \in \{-s_h, \dots, s_h\}`, :math:`s_h = \lfloor H \rho + \tfrac12 \rfloor`
-``cutout``   zero the :math:`k_h \times k_w` square centred at :math:`(c_h, c_w)` (clipped at the
-             border), :math:`k_h = \lfloor H \gamma + \tfrac12 \rfloor`,
-             :math:`c_h \in \{0, \dots, H - k_h \bmod 2\}`
-``flip``     :math:`x_{:, :, W - 1 - j}` with probability :math:`p`
-``scale``    bilinear resampling with :math:`\theta = [[s_w, 0, 0], [0, s_h, 0]]`,
-             :math:`s \sim U[1/\lambda, \lambda)`
-``rotate``   bilinear resampling with :math:`\theta = [[\cos\phi, -\sin\phi, 0], [\sin\phi, \cos\phi, 0]]`,
-             :math:`\phi = (r - \tfrac12) \cdot 2 \alpha \cdot \pi / 180`
-===========  ==================================================================================
-
-Resampling uses ``F.affine_grid`` / ``F.grid_sample`` with ``align_corners=True`` and zero padding.
-
-*Siamese* means that the real batch and the synthetic images of a class go through the same
-family **and** the same parameter values (one transform shared by the whole class, a fresh one
-per class), so the matching loss compares like with like. Here that is one :class:`DSAParams`
-drawn by :func:`sample` and applied to both (:func:`siamese`). Evaluation training uses one
-family per batch with per-image parameters (:func:`augment`).
-
-Randomness: parameters are drawn on the CPU from an explicit ``torch.Generator`` (so a seed gives
-the same transforms on every device), stored in a frozen :class:`DSAParams`, and moved to the
-images' device by :func:`apply`. No global RNG is touched.
-
-Shapes: images are grouped as ``[G, N, C, H, W]``; parameters are ``[G, P]`` with ``P = 1``
-(shared by the group's ``N`` images, broadcast) or ``P = N`` (one per image).
+*Siamese*: the real batch and the synthetic images of a class share the family **and** the parameter
+values (one :class:`DSAParams` from :func:`sample`, applied to both by :func:`siamese`); evaluation
+training uses one family per batch with per-image parameters (:func:`augment`). Parameters are drawn
+on the CPU from an explicit ``torch.Generator`` (a seed gives the same transforms on every device); no
+global RNG is touched. Images are grouped as ``[G, N, C, H, W]``, parameters are ``[G, P]``, ``P`` 1 or ``N``.
 """
 
 from __future__ import annotations
@@ -58,39 +32,23 @@ _NONE = ("", "none")
 
 
 def parse_strategy(strategy: str) -> tuple[str, ...]:
-    """Split a ``'_'``-joined strategy into its families (``"none"`` and ``""`` give ``()``).
-
-    Order and repeats are kept: a family is drawn with probability (its count) / (number of names).
-    Raises ``ValueError`` naming any unknown family.
-    """
+    """Split a ``'_'``-joined strategy into its families (``"none"``, ``""``: ``()``); repeats weight the draw."""
     if strategy.strip().lower() in _NONE:
         return ()
     names = tuple(strategy.split("_"))
     unknown = [n for n in names if n not in FAMILIES]
     if unknown:
-        raise ValueError(
-            f"unknown DSA famil{'y' if len(unknown) == 1 else 'ies'} {unknown} in strategy {strategy!r}; "
-            f"known: {', '.join(FAMILIES)} (joined by '_'), or 'none'"
-        )
+        raise ValueError(f"unknown DSA famil{'y' if len(unknown) == 1 else 'ies'} {unknown} in strategy {strategy!r}; "
+                         f"known: {', '.join(FAMILIES)} (joined by '_'), or 'none'")
     return names
 
 
 @dataclass(frozen=True)
 class DSAConfig:
-    r"""DSA hyper-parameters (SPEC "Common protocol" defaults; names as in the reference ``ParamDiffAug``).
-
-    Attributes
-    ----------
-    strategy : '_'-joined families (see :data:`FAMILIES`) or ``"none"``.
-    scale : :math:`\lambda`, scale factors in :math:`[1/\lambda, \lambda)`.
-    rotate : :math:`\alpha`, rotation angle in :math:`[-\alpha, \alpha)` degrees.
-    crop : :math:`\rho`, maximal translation as a fraction of the side.
-    cutout : :math:`\gamma`, cutout side as a fraction of the image side.
-    brightness : :math:`\beta`, additive shift in :math:`[-\beta/2, \beta/2)`.
-    saturation : :math:`\sigma`, saturation factor in :math:`[0, \sigma)`.
-    contrast : :math:`\kappa`, contrast factor in :math:`[\kappa, \kappa + 1)`.
-    flip : :math:`p`, probability of a horizontal flip.
-    """
+    r"""DSA hyper-parameters (SPEC defaults; names as in the reference ``ParamDiffAug``): scale factors in
+    :math:`[1/\lambda, \lambda)`, rotation in :math:`[-\alpha, \alpha)` degrees, crop shift and cutout side
+    as fractions of the side, brightness in :math:`[-\beta/2, \beta/2)`, saturation in :math:`[0, \sigma)`,
+    contrast in :math:`[\kappa, \kappa + 1)`, flip probability."""
 
     strategy: str = "color_crop_cutout_flip_scale_rotate"
     scale: float = 1.2
@@ -117,26 +75,11 @@ class DSAConfig:
 
 @dataclass(frozen=True)
 class DSAParams:
-    r"""One draw of DSA parameters for ``G`` groups of images (CPU tensors; see :func:`sample`).
+    r"""One draw of DSA parameters for ``G`` groups (CPU tensors ``[G, P, ...]``; axis pairs (height, width)).
 
-    Every group has one family; all parameters are drawn for every group and a group uses only its
-    family's. Axis pairs are ordered (height, width).
-
-    Attributes
-    ----------
-    families : the strategy's families; ``family`` indexes into it.
-    family : ``[G]`` int64, index into ``families`` (``-1``: identity, for strategy ``"none"``).
-    image_size : ``(H, W)`` the parameters were drawn for.
-    cutout_size : ``(k_h, k_w)`` side lengths of the cutout square.
-    brightness : ``[G, P]`` additive shift :math:`(r - 1/2)\beta`.
-    saturation : ``[G, P]`` factor :math:`r\sigma`.
-    contrast : ``[G, P]`` factor :math:`r + \kappa`.
-    shift : ``[G, P, 2]`` int64 translation :math:`(\delta_h, \delta_w)` of ``crop``.
-    cutout : ``[G, P, 2]`` int64 square centre :math:`(c_h, c_w)`.
-    flip : ``[G, P]`` bool, flip horizontally.
-    scale : ``[G, P, 2]`` factors :math:`(s_h, s_w)`.
-    rotate : ``[G, P]`` angle :math:`\phi` in radians.
-    """
+    ``family [G]`` indexes ``families`` (``-1``: identity); each group uses only its family's parameters:
+    ``brightness`` :math:`(r - 1/2)\beta`, ``saturation`` :math:`r\sigma`, ``contrast`` :math:`r + \kappa`,
+    ``shift`` (crop), ``cutout`` centre, ``flip``, ``scale`` :math:`(s_h, s_w)`, ``rotate`` (radians)."""
 
     families: tuple[str, ...]
     family: torch.Tensor
@@ -153,12 +96,11 @@ class DSAParams:
 
     @property
     def groups(self) -> int:
-        """``G``, the number of groups."""
         return self.family.shape[0]
 
     @property
     def per_group(self) -> int:
-        """``P``: 1 if a group's images share their parameters, else the number of images per group."""
+        """``P``: 1 if a group's images share their parameters, else the images per group."""
         return self.brightness.shape[1]
 
 
@@ -167,29 +109,10 @@ def _side(size: int, ratio: float) -> int:
     return int(size * ratio + 0.5)
 
 
-def sample(
-    cfg: DSAConfig,
-    groups: int,
-    *,
-    per_group: int = 1,
-    generator: torch.Generator,
-    image_size: tuple[int, int],
-) -> DSAParams:
-    """Draw one family per group and every op's parameters, on the CPU from ``generator``.
-
-    Parameters
-    ----------
-    cfg : ranges and strategy.
-    groups : ``G``, e.g. the number of classes (Siamese) or 1 (one family per batch).
-    per_group : ``P``; 1 shares a transform across a group's images, ``N`` gives each its own.
-    generator : a CPU ``torch.Generator``; the only source of randomness.
-    image_size : ``(H, W)``; crop shifts and cutout sizes depend on it.
-
-    Returns
-    -------
-    DSAParams
-        CPU tensors; the same seed gives the same parameters whatever device they are applied on.
-    """
+def sample(cfg: DSAConfig, groups: int, *, per_group: int = 1, generator: torch.Generator,
+           image_size: tuple[int, int]) -> DSAParams:
+    """Draw one family per group (``G``) and every op's parameters on the CPU from ``generator``;
+    ``per_group`` 1 shares a transform across a group's images, ``N`` gives each its own."""
     if generator.device.type != "cpu":
         raise ValueError(f"DSA parameters are drawn on the CPU; got a generator on {generator.device}")
     if groups < 1 or per_group < 1:
@@ -206,10 +129,8 @@ def sample(
     def integers(lo: tuple[int, int], hi: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:  # [lo, hi) per axis
         return torch.randint(lo[0], hi[0], shape, generator=g), torch.randint(lo[1], hi[1], shape, generator=g)
 
-    if families:
-        family = torch.randint(0, len(families), (groups,), generator=g)
-    else:
-        family = torch.full((groups,), -1, dtype=torch.long)
+    family = (torch.randint(0, len(families), (groups,), generator=g) if families
+              else torch.full((groups,), -1, dtype=torch.long))
     brightness = uniform(-0.5 * cfg.brightness, 0.5 * cfg.brightness)
     saturation = uniform(0.0, cfg.saturation)
     contrast = uniform(cfg.contrast, cfg.contrast + 1.0)
@@ -220,26 +141,12 @@ def sample(
     flip = torch.rand(shape, generator=g) < cfg.flip
     scale = uniform(1.0 / cfg.scale, cfg.scale, (*shape, 2))
     rotate = uniform(-cfg.rotate, cfg.rotate) * (math.pi / 180.0)
-    return DSAParams(
-        families=families,
-        family=family,
-        image_size=(h, w),
-        cutout_size=(kh, kw),
-        brightness=brightness,
-        saturation=saturation,
-        contrast=contrast,
-        shift=shift,
-        cutout=cutout,
-        flip=flip,
-        scale=scale,
-        rotate=rotate,
-    )
+    return DSAParams(families=families, family=family, image_size=(h, w), cutout_size=(kh, kw), brightness=brightness,
+                     saturation=saturation, contrast=contrast, shift=shift, cutout=cutout, flip=flip, scale=scale,
+                     rotate=rotate)
 
 
-# ---------------------------------------------------------------------------------------------
 # The ops: x is [g, N, C, H, W]; parameters are [g, P, ...] on x's device, P in {1, N}.
-# ---------------------------------------------------------------------------------------------
-
 
 def _bcast(p: torch.Tensor) -> torch.Tensor:
     """``[g, P] -> [g, P, 1, 1, 1]`` to broadcast over ``[g, N, C, H, W]``."""
@@ -247,14 +154,8 @@ def _bcast(p: torch.Tensor) -> torch.Tensor:
 
 
 def _color(x: torch.Tensor, b: torch.Tensor, s: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    r"""Brightness, then saturation, then contrast, fused into one pass over ``x``.
-
-    With :math:`\bar x_c` the channel mean and :math:`\bar x` the mean over :math:`C, H, W` of the
-    input, the three ops compose to (the brightness shift moves both means by :math:`b`, and the
-    saturated image keeps the mean :math:`\bar x + b`)
-
-    .. math:: y = c s\, x + c (1 - s)\, \bar x_c + (1 - c)\, \bar x + b .
-    """
+    r"""Brightness, saturation, contrast fused into one pass (:math:`\bar x_c`: channel mean, :math:`\bar x`:
+    mean over C, H, W): :math:`y = c s\, x + c (1 - s)\, \bar x_c + (1 - c)\, \bar x + b`."""
     b, s, c = _bcast(b), _bcast(s), _bcast(c)
     mean_c = x.mean(dim=2, keepdim=True)  # [g, N, 1, H, W]
     mean = mean_c.mean(dim=(3, 4), keepdim=True)  # [g, N, 1, 1, 1]
@@ -263,10 +164,8 @@ def _color(x: torch.Tensor, b: torch.Tensor, s: torch.Tensor, c: torch.Tensor) -
 
 
 def _crop(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    r""":math:`y_{ij} = x_{i + \delta_h, j + \delta_w}`, zero outside: an exact integer gather.
-
-    ``x`` gets a one-pixel zero border and every out-of-range index is clamped onto it.
-    """
+    r""":math:`y_{ij} = x_{i + \delta_h, j + \delta_w}`, zero outside (shift :math:`\le \lfloor H\rho + 1/2 \rfloor`):
+    an exact gather from ``x`` with a one-pixel zero border onto which out-of-range indices are clamped."""
     g, n, c, h, w = x.shape
     p = shift.shape[1]
     rows = (torch.arange(h, device=x.device) + shift[..., 0:1] + 1).clamp_(0, h + 1)  # [g, P, H]
@@ -292,11 +191,10 @@ def _flip(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
 
 
 def _affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """Bilinear resampling of ``x [g, N, C, H, W]`` on ``affine_grid(theta [g, P, 2, 3])``.
+    """Bilinear resampling of ``x [g, N, C, H, W]`` on ``affine_grid(theta [g, P, 2, 3])``, one call for all groups.
 
-    One ``affine_grid`` / ``grid_sample`` call for all selected groups. With ``P = 1`` the group's
-    grid is expanded to its ``N`` images: ``grid_sample`` parallelises over (image, pixel), so
-    stacking a group's images as one wide-channel image would starve a GPU.
+    With ``P = 1`` the grid is expanded to the ``N`` images: ``grid_sample`` parallelises over (image,
+    pixel), so stacking a group's images as one wide-channel image would starve a GPU.
     """
     g, n, c, h, w = x.shape
     p = theta.shape[1]
@@ -347,14 +245,10 @@ def _apply_family(name: str, x: torch.Tensor, params: DSAParams, groups: torch.T
 
 
 def apply(x: torch.Tensor, params: DSAParams) -> torch.Tensor:
-    """Apply ``params`` to grouped images ``x [G, N, C, H, W]``; returns the same shape.
+    """Apply ``params`` to grouped images ``x [G, N, C, H, W]`` (same shape out, differentiable in ``x``).
 
-    Group ``g`` goes through family ``params.families[params.family[g]]`` only. The groups of one
-    family are gathered, transformed in one batched call and scattered back, so the work is one
-    pass per family present, with no Python loop over groups or images. Differentiable in ``x``.
-
-    Raises ``ValueError`` if ``x`` is not 5-D, has other than ``params.groups`` groups or
-    ``params.image_size`` spatial size, or if ``params.per_group`` is neither 1 nor ``N``.
+    Group ``g`` goes through family ``params.families[params.family[g]]`` only; the groups of one family
+    are gathered, transformed in one batched call and scattered back (one pass per family present).
     """
     if x.dim() != 5:
         raise ValueError(f"x must have shape [G, N, C, H, W] (5 dims), got shape {tuple(x.shape)}")
@@ -378,26 +272,13 @@ def apply(x: torch.Tensor, params: DSAParams) -> torch.Tensor:
     return out
 
 
-def siamese(
-    real: torch.Tensor, syn: torch.Tensor, cfg: DSAConfig, *, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Siamese DSA for distillation: one transform per class, the same for its real and synthetic images.
-
-    Parameters
-    ----------
-    real : ``[G, Nr, C, H, W]`` real images, grouped by class.
-    syn : ``[G, Ns, C, H, W]`` synthetic images of the same classes.
-    cfg : DSA configuration.
-    generator : CPU generator; one family and one parameter set per class are drawn from it.
-
-    Returns
-    -------
-    (real, syn) augmented, same shapes.
-    """
+def siamese(real: torch.Tensor, syn: torch.Tensor, cfg: DSAConfig, *,
+            generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Siamese DSA: one transform per class ``G``, the same for its real ``[G, Nr, C, H, W]`` and synthetic
+    ``[G, Ns, C, H, W]`` images."""
     if real.dim() != 5 or syn.dim() != 5 or real.shape[0] != syn.shape[0] or real.shape[-2:] != syn.shape[-2:]:
         raise ValueError(
-            f"real and syn must be [G, N, C, H, W] with the same G, H, W, got {tuple(real.shape)} and {tuple(syn.shape)}"
-        )
+            f"real and syn must be [G, N, C, H, W] with the same G, H, W, got {tuple(real.shape)} and {tuple(syn.shape)}")
     params = sample(cfg, real.shape[0], per_group=1, generator=generator, image_size=tuple(real.shape[-2:]))
     return apply(real, params), apply(syn, params)
 

@@ -1,13 +1,9 @@
 r"""The Lorentz (hyperboloid) model used by HDD, as a thin layer over geoopt.
 
-Convention (geoopt's ``Lorentz``, stated once here and used everywhere):
-points :math:`x \in \mathbb{R}^{D+1}` satisfy :math:`\langle x, x\rangle_L = -k` with
-:math:`\langle u, v\rangle_L = -u_0 v_0 + \sum_{i \ge 1} u_i v_i`, ``k > 0``; the sectional
-curvature is :math:`-1/k` and the origin is :math:`o = (\sqrt{k}, 0, \dots, 0)`.
-
-Every function takes ``k`` keyword-only, as a float or a (possibly learnable) tensor, and works in
-the dtype of its input; :func:`lift` casts features to ``dtype`` (float64 by default) at the
-boundary, which is where HDD needs the precision.
+Convention (geoopt's ``Lorentz``): :math:`\langle x, x\rangle_L = -k`, ``k > 0``, with
+:math:`\langle u, v\rangle_L = -u_0 v_0 + \sum_{i \ge 1} u_i v_i`; curvature :math:`-1/k`, origin
+:math:`o = (\sqrt{k}, 0, \dots, 0)`. ``k`` is keyword-only, a float or a (learnable) tensor; functions
+work in their input's dtype, :func:`lift` casts to ``dtype`` (float64 by default).
 """
 
 from __future__ import annotations
@@ -22,28 +18,16 @@ with warnings.catch_warnings():  # geoopt scripts its kernels with the deprecate
     warnings.simplefilter("ignore", FutureWarning)
     from geoopt.manifolds.lorentz import math as lmath
 
-__all__ = [
-    "EXP_MAX_RADIUS",
-    "as_curvature",
-    "inner",
-    "lift",
-    "centroid",
-    "dist",
-    "arcosh1p",
-    "to_poincare",
-    "pairwise_dist",
-    "prepare",
-]
+__all__ = ["EXP_MAX_RADIUS", "as_curvature", "inner", "lift", "centroid", "dist", "arcosh1p", "to_poincare",
+           "pairwise_dist", "prepare"]
 
 Mapping = Literal["expmap0", "lift"]
 
-#: Radius clamp of the HDD authors' modified geoopt (``EXP_MAX_NORM``): the tangent vector is
-#: rescaled so that :math:`|f| / \sqrt{k} \le 10` before the exponential map.
+#: Radius clamp of the HDD authors' modified geoopt (``EXP_MAX_NORM``): :math:`|f| / \sqrt{k} \le 10` before exp.
 EXP_MAX_RADIUS = 10.0
 
-#: Offset inside the square root of :func:`arcosh1p`, per dtype. It keeps the gradient finite where
-#: two points coincide (the distance is not differentiable there); the relative change of a
-#: distance ``d`` is about ``sqrt(eps) / d`` (1e-15 / d in float64).
+#: Offset inside the square root of :func:`arcosh1p`, per dtype: a finite gradient where two points
+#: coincide; a distance ``d`` changes by about ``sqrt(eps) / d`` relative (1e-15 / d in float64).
 _SQRT_EPS = {torch.float64: 1e-30, torch.float32: 1e-20, torch.float16: 1e-7, torch.bfloat16: 1e-7}
 
 #: Smallest feature norm used as a divisor when the tangent vector is rescaled.
@@ -51,11 +35,9 @@ _MIN_NORM = 1e-30
 
 
 def as_curvature(k: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Return ``k`` as a tensor on ``like``'s device and dtype (gradients preserved).
+    """``k`` as a tensor on ``like``'s device and dtype (gradients kept); ``ValueError`` if ``k <= 0``.
 
-    Raises ``ValueError`` if ``k <= 0`` (the model is undefined there). A float becomes a tensor
-    through a fill kernel (no host-to-device copy, so no synchronisation on a GPU); a CUDA tensor
-    is not checked, since reading it back would stall the GPU pipeline.
+    A float becomes a tensor by a fill kernel (no GPU sync); a CUDA tensor is not checked (reading it back stalls).
     """
     if isinstance(k, torch.Tensor):
         if k.device.type == "cpu":
@@ -83,14 +65,8 @@ def inner(u: torch.Tensor, v: torch.Tensor, *, keepdim: bool = False, dim: int =
     return lmath.inner(u, v, keepdim=keepdim, dim=dim)
 
 
-def lift(
-    feat: torch.Tensor,
-    *,
-    k: float | torch.Tensor = 1.0,
-    how: Mapping = "expmap0",
-    clamp: float | None = EXP_MAX_RADIUS,
-    dtype: torch.dtype | None = torch.float64,
-) -> torch.Tensor:
+def lift(feat: torch.Tensor, *, k: float | torch.Tensor = 1.0, how: Mapping = "expmap0",
+         clamp: float | None = EXP_MAX_RADIUS, dtype: torch.dtype | None = torch.float64) -> torch.Tensor:
     r"""Map Euclidean features ``[..., D]`` onto the hyperboloid, giving points ``[..., D+1]``.
 
     ``how="expmap0"`` (HDD's default): the tangent vector :math:`u = (0, f)` at the origin is
@@ -105,14 +81,7 @@ def lift(
 
     ``clamp=None`` disables the rescaling (released geoopt's behaviour, which overflows for large
     norms). ``how="lift"``: :math:`x = \operatorname{proj}((0, f)) = (\sqrt{k + |f|^2}, f)`, no clamp.
-
-    Parameters
-    ----------
-    feat : tensor ``[..., D]``
-    k : float or tensor, keyword-only; ``k > 0``
-    how : ``"expmap0"`` or ``"lift"``
-    clamp : float or None, maximal radius :math:`|f|/\sqrt{k}` (HDD: 10)
-    dtype : dtype the points are computed in (float64 by default; ``None`` keeps ``feat``'s)
+    ``dtype``: of the points (``None`` keeps ``feat``'s).
     """
     feat, k = prepare(feat, k=k, dtype=dtype)
     u = torch.nn.functional.pad(feat, (1, 0))
@@ -123,9 +92,7 @@ def lift(
     if clamp is not None:
         if not clamp > 0:
             raise ValueError(f"clamp must be > 0 or None, got clamp={clamp}")
-        norm = feat.norm(dim=-1, keepdim=True).clamp_min(_MIN_NORM)
-        scale = torch.clamp_max(clamp * torch.sqrt(k) / norm, 1.0)
-        u = u * scale
+        u = u * torch.clamp_max(clamp * torch.sqrt(k) / feat.norm(dim=-1, keepdim=True).clamp_min(_MIN_NORM), 1.0)
     return lmath.project(lmath.expmap0(u, k=k), k=k)
 
 
@@ -136,19 +103,8 @@ def centroid(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -2) -
         \bar z = \frac{1}{N}\sum_i x_i, \qquad
         c = \frac{\sqrt{k}\,\bar z}{\sqrt{|\langle \bar z, \bar z\rangle_L|}}
 
-    so that :math:`\langle c, c\rangle_L = -k`. For points on the upper sheet
-    :math:`|\langle \bar z, \bar z\rangle_L| \ge k`; the denominator is floored at ``k`` so that
-    rounding can never divide by (almost) zero.
-
-    Parameters
-    ----------
-    x : tensor ``[..., N, D+1]`` (with the default ``dim=-2``)
-    k : float or tensor, keyword-only
-    dim : the dimension holding the N points
-
-    Returns
-    -------
-    tensor ``[..., D+1]``
+    so that :math:`\langle c, c\rangle_L = -k`. On the upper sheet :math:`|\langle \bar z, \bar z\rangle_L| \ge k`;
+    the denominator is floored at ``k`` so that rounding never divides by (almost) zero.
     """
     k = as_curvature(k, x)
     z = x.mean(dim=dim)
@@ -162,9 +118,8 @@ def arcosh1p(delta: torch.Tensor) -> torch.Tensor:
     .. math::
         \operatorname{arcosh}(1+\delta) = \log\!\big(1 + \delta + \sqrt{\delta(\delta + 2)}\big)
 
-    evaluated with ``log1p`` and without forming :math:`(1+\delta)^2 - 1`, so that close points keep
-    full relative precision. The root is :math:`\sqrt{s + \epsilon} - \sqrt{\epsilon}` with a tiny
-    dtype-dependent :math:`\epsilon`: exactly zero at :math:`\delta = 0` with a finite gradient.
+    with ``log1p``, without forming :math:`(1+\delta)^2 - 1` (close points keep full relative precision); the
+    root is :math:`\sqrt{s + \epsilon} - \sqrt{\epsilon}`: exactly zero at :math:`\delta = 0`, finite gradient.
     """
     delta = delta.clamp_min(0.0)
     eps = _SQRT_EPS.get(delta.dtype, 1e-20)
@@ -172,22 +127,19 @@ def arcosh1p(delta: torch.Tensor) -> torch.Tensor:
     return torch.log1p(delta + root)
 
 
-def dist(
-    x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0, keepdim: bool = False, dim: int = -1
-) -> torch.Tensor:
+def dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0, keepdim: bool = False,
+         dim: int = -1) -> torch.Tensor:
     r"""Geodesic distance on the hyperboloid (not squared).
 
     .. math::
         d_L(x, y) = \sqrt{k}\,\operatorname{arcosh}\!\Big(-\frac{\langle x, y\rangle_L}{k}\Big)
                   = \sqrt{k}\,\operatorname{arcosh}\!\Big(1 + \frac{\langle x-y, x-y\rangle_L}{2k}\Big)
 
-    The second form (equal on the manifold) avoids the cancellation of the first for close points
-    far from the origin; with :func:`arcosh1p` it is exactly zero for ``x == y``.
+    The second form avoids the first's cancellation for close points far from the origin; it is 0 for ``x == y``.
     """
     k = as_curvature(k, x)
     diff = x - y
-    delta = lmath.inner(diff, diff, keepdim=keepdim, dim=dim) / (2.0 * k)
-    return torch.sqrt(k) * arcosh1p(delta)
+    return torch.sqrt(k) * arcosh1p(lmath.inner(diff, diff, keepdim=keepdim, dim=dim) / (2.0 * k))
 
 
 def to_poincare(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:
@@ -199,33 +151,23 @@ def to_poincare(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -1
     Works on any batch shape (geoopt's ``lorentz_to_poincare`` does not on 3-D input).
     """
     k = as_curvature(k, x)
-    x0 = x.narrow(dim, 0, 1)
-    rest = x.narrow(dim, 1, x.size(dim) - 1)
-    return torch.sqrt(k) * rest / (x0 + torch.sqrt(k))
+    return torch.sqrt(k) * x.narrow(dim, 1, x.size(dim) - 1) / (x.narrow(dim, 0, 1) + torch.sqrt(k))
 
 
 def pairwise_dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0) -> torch.Tensor:
-    r"""All geodesic distances between hyperboloid points ``x [..., N, D+1]`` and ``y [..., M, D+1]``.
-
-    The Minkowski inner products come from one matmul (no ``[N, M, D+1]`` intermediate):
+    r"""All geodesic distances ``[..., N, M]`` between hyperboloid points ``x [..., N, D+1]``, ``y [..., M, D+1]``,
+    from one matmul (no ``[N, M, D+1]`` intermediate):
 
     .. math::
         d_L(x_i, y_j) = \sqrt{k}\,\operatorname{arcosh}\!\big(1 + \delta_{ij}\big), \qquad
         \delta_{ij} = -\frac{\langle x_i, y_j\rangle_L}{k} - 1 \;(\ge 0),
 
-    with the stable :func:`arcosh1p`. Close pairs far from the origin lose precision to the
-    cancellation in :math:`\delta` (absolute error about :math:`x_0 y_0 / k` times machine eps), so
-    use float64 (at HDD's radius clamp 10, :math:`x_0 y_0/k \approx 1.2\cdot 10^8`), and
-    :func:`dist` for elementwise pairs.
-
-    Returns
-    -------
-    tensor ``[..., N, M]``
+    Close pairs far from the origin lose precision to the cancellation in :math:`\delta` (absolute error
+    about :math:`x_0 y_0 / k` machine eps; :math:`x_0 y_0/k \approx 1.2\cdot 10^8` at clamp 10): use float64,
+    and :func:`dist` for elementwise pairs.
     """
     k = as_curvature(k, x)
-    spatial = x[..., 1:] @ y[..., 1:].transpose(-1, -2)
-    timelike = x[..., :1] @ y[..., :1].transpose(-1, -2)
-    delta = (timelike - spatial) / k - 1.0
+    delta = (x[..., :1] @ y[..., :1].transpose(-1, -2) - x[..., 1:] @ y[..., 1:].transpose(-1, -2)) / k - 1.0
     return torch.sqrt(k) * arcosh1p(delta)
 
 
@@ -247,13 +189,8 @@ def disk_radius(r, *, k: float = 1.0):
 
 
 def feature_norm_stats(feat, *, k: float = 1.0, clamp: float | None = EXP_MAX_RADIUS) -> dict:
-    r"""How many features ``[..., D]`` the ``expmap0`` clamp saturates: :math:`|f| \ge \text{clamp}\sqrt{k}`
-    (such a point lies at distance exactly :math:`\text{clamp}\sqrt{k}` from the origin).
-
-    Returns ``norms`` (array ``[...]``), ``threshold`` (:math:`\text{clamp}\sqrt{k}`, ``inf`` without
-    clamp), ``fraction_saturated``, ``count``, ``mean``, ``median``, ``min``, ``max``, ``q05``, ``q25``,
-    ``q75``, ``q95`` (NaN when empty).
-    """
+    r"""How many features ``[..., D]`` the ``expmap0`` clamp saturates (:math:`|f| \ge \text{clamp}\sqrt{k}`):
+    ``norms``, ``threshold`` (``inf`` without clamp), ``fraction_saturated``, ``count`` and norm statistics."""
     if not k > 0:
         raise ValueError(f"k must be > 0, got k={k}")
     f = torch.as_tensor(feat).detach().cpu().double()
@@ -268,8 +205,7 @@ def feature_norm_stats(feat, *, k: float = 1.0, clamp: float | None = EXP_MAX_RA
 
 
 def _principal_axes(u: torch.Tensor, *, center: bool) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Two leading principal axes ``W [D, 2]`` of the rows of ``u [N, D]`` (signs fixed so that each
-    axis's largest entry is positive), the mean removed, and the share of variance they explain."""
+    """Two leading principal axes ``W [D, 2]`` of rows ``u [N, D]`` (largest entry > 0), the mean, explained share."""
     d = u.shape[-1]
     mean = u.mean(0) if center and len(u) else u.new_zeros(d)
     w = u.new_zeros(d, 2)
@@ -291,7 +227,7 @@ def _directions(x: torch.Tensor) -> torch.Tensor:
 
 def _to_disk(x: torch.Tensor, w: torch.Tensor, mean: torch.Tensor, k: float):
     r"""Unit-disk points ``[..., 2]``, distances to the origin :math:`\sqrt{k}\operatorname{arsinh}(|x_{1:}|/\sqrt{k})`
-    ``[...]`` and in-plane fractions ``[...]`` of hyperboloid points ``x [..., D+1]``."""
+    and in-plane fractions of hyperboloid points ``x [..., D+1]``."""
     r = math.sqrt(k) * torch.asinh(x[..., 1:].norm(dim=-1) / math.sqrt(k))
     a = _directions(x) - mean
     p = a @ w
@@ -303,31 +239,17 @@ def _to_disk(x: torch.Tensor, w: torch.Tensor, mean: torch.Tensor, k: float):
 
 def poincare_disk(real_feat, syn_feat, *, k: float = 1.0, how: Mapping = "expmap0",
                   clamp: float | None = EXP_MAX_RADIUS, scale: float | None = None, center: bool = True) -> dict:
-    r"""Real and synthetic features per class, and their Lorentzian class centroids, in the unit Poincaré disk.
+    r"""Real ``[C, N, D]`` and synthetic ``[C, M, D]`` (or None) features per class and their Lorentzian
+    centroids in the unit Poincaré disk.
 
-    Features are :func:`lift`-ed (``scale``: multiplied by it first, a reported distortion). A point
-    :math:`x` is drawn at radius :math:`\tanh(r / 2\sqrt{k})` with :math:`r = d_L(o, x)` **exact**
-    (the radius of :func:`to_poincare`, rescaled to the unit disk), in the direction of
-    :math:`W^\top(u - \bar u)`, :math:`u = x_{1:}/|x_{1:}|`, :math:`W` the two leading principal axes of
-    the real directions and :math:`\bar u` their mean (``center=False``: uncentred), an
-    **approximation**. With :math:`D = 2` and ``center=False`` the picture is an isometry of
-    :func:`to_poincare`. Features with :math:`|f| \ge \text{clamp}\sqrt{k}` all lie at the clamp's radius.
-
-    Parameters
-    ----------
-    real_feat : ``[C, N, D]``; syn_feat : ``[C, M, D]`` (``M`` may be 0) or None (real points only:
-        the ``syn*`` and ``centroid_dist`` entries are left out)
-
-    Returns
-    -------
-    dict with unit-disk points ``real [C, N, 2]``, ``syn [C, M, 2]``, ``real_centroids``,
-    ``syn_centroids [C, 2]``; class ids ``real_labels``, ``syn_labels``; exact distances to the origin
-    ``real_dist0``, ``syn_dist0``, ``real_centroid_dist0``, ``syn_centroid_dist0``; ``centroid_dist [C]``
-    :math:`d_L(c^{real}, c^{syn})` (HDD's loss before :math:`\lambda`; NaN without synthetic points);
-    the fractions at the clamp ``saturated_real``, ``saturated_syn``, ``saturated``; ``max_radius``
-    (:math:`\text{clamp}\sqrt{k}`) and ``max_disk_radius``; ``explained_variance`` (PCA share) and
-    ``plane_fraction`` (mean in-plane share of a real direction); the settings ``k``, ``how``,
-    ``clamp``, ``scale``, ``center``.
+    Features are :func:`lift`-ed (after multiplying by ``scale``). A point :math:`x` is drawn at the
+    **exact** radius :math:`\tanh(r / 2\sqrt{k})`, :math:`r = d_L(o, x)`, in the **approximate** direction
+    :math:`W^\top(u - \bar u)`, :math:`u = x_{1:}/|x_{1:}|`, :math:`W` the two leading principal axes of the
+    real directions, :math:`\bar u` their mean (0 with ``center=False``; then for D = 2 an isometry).
+    Returns points ``real``, ``syn``, ``*_centroids``, labels, distances to the origin ``*_dist0``,
+    ``centroid_dist [C]`` (HDD's loss before :math:`\lambda`), fractions ``saturated*`` at the clamp,
+    ``max_radius``, ``max_disk_radius``, ``explained_variance``, ``plane_fraction`` and the settings;
+    without ``syn_feat`` the ``syn*`` and ``centroid_dist`` entries are left out.
     """
     if not k > 0:
         raise ValueError(f"k must be > 0, got k={k}")

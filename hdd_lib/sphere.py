@@ -1,12 +1,8 @@
 r"""The sphere of radius :math:`\sqrt{k}` used by GeoDM's spherical factor, as a thin layer over geoopt.
 
-Convention (the positive-curvature twin of :mod:`hdd_lib.geometry`): points :math:`x \in \mathbb{R}^D`
-satisfy :math:`\langle x, x\rangle = k`, ``k > 0``; the radius is :math:`R = \sqrt{k}` and the
-sectional curvature :math:`+1/k`. geoopt's ``Sphere`` is the unit sphere: its ``projx`` does the
-radial projection here, and the tests compare :func:`dist` with its ``dist`` after rescaling.
-
-Every function takes ``k`` keyword-only, as a float or a (possibly learnable) tensor, and works in
-the dtype of its input; :func:`project` casts features to ``dtype`` (float64 by default).
+Points satisfy :math:`\langle x, x\rangle = k`, ``k > 0`` (radius :math:`\sqrt{k}`, curvature :math:`+1/k`);
+geoopt's unit ``Sphere`` does the radial projection. ``k`` is keyword-only as in :mod:`hdd_lib.geometry`;
+:func:`project` casts features to ``dtype`` (float64 by default).
 """
 
 from __future__ import annotations
@@ -39,19 +35,12 @@ def _direction(v: torch.Tensor) -> torch.Tensor:
     return _UNIT_SPHERE.projx(torch.where(small, pole, v))
 
 
-def project(
-    feat: torch.Tensor, *, k: float | torch.Tensor = 1.0, dtype: torch.dtype | None = torch.float64
-) -> torch.Tensor:
+def project(feat: torch.Tensor, *, k: float | torch.Tensor = 1.0,
+            dtype: torch.dtype | None = torch.float64) -> torch.Tensor:
     r"""Radially project features ``[..., D]`` onto the sphere of radius :math:`\sqrt{k}`.
 
     .. math::
         x = \sqrt{k}\,\frac{f}{|f|} \qquad (x = \sqrt{k}\, e_1 \text{ if } f = 0)
-
-    Parameters
-    ----------
-    feat : tensor ``[..., D]``
-    k : float or tensor, keyword-only; ``k > 0`` (radius :math:`\sqrt{k}`)
-    dtype : dtype the points are computed in (float64 by default; ``None`` keeps ``feat``'s)
     """
     feat, k = prepare(feat, k=k, dtype=dtype)
     return torch.sqrt(k) * _direction(feat)
@@ -63,18 +52,7 @@ def centroid(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -2) -
     .. math::
         \bar x = \frac{1}{N}\sum_i x_i, \qquad c = \sqrt{k}\,\frac{\bar x}{|\bar x|}
 
-    (the closed-form analogue of HDD's Lorentzian centroid, not a Karcher mean; a zero mean maps to
-    :math:`\sqrt{k}\,e_1`).
-
-    Parameters
-    ----------
-    x : tensor ``[..., N, D]`` (with the default ``dim=-2``)
-    k : float or tensor, keyword-only
-    dim : the dimension holding the N points (not the last one)
-
-    Returns
-    -------
-    tensor ``[..., D]``
+    (closed form, not a Karcher mean; a zero mean maps to :math:`\sqrt{k}\,e_1`; ``dim`` not the last one).
     """
     k = as_curvature(k, x)
     return torch.sqrt(k) * _direction(x.mean(dim=dim))
@@ -86,35 +64,30 @@ def _safe_sqrt(s: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(s.clamp_min(0.0) + eps) - math.sqrt(eps)
 
 
-def dist(
-    x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0, keepdim: bool = False, dim: int = -1
-) -> torch.Tensor:
+def dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0, keepdim: bool = False,
+         dim: int = -1) -> torch.Tensor:
     r"""Geodesic (great-circle) distance on the sphere of radius :math:`R = \sqrt{k}` (not squared).
 
     .. math::
         d_S(x, y) = R \arccos\frac{\langle x, y\rangle}{R^2}
                   = 2R\,\operatorname{atan2}\big(|x - y|,\; |x + y|\big)
 
-    The second form (equal on the sphere) keeps full precision for close and for antipodal points,
-    is exactly zero for ``x == y`` and has a finite gradient there, unlike ``arccos``.
+    The second form keeps full precision for close and antipodal points and is 0 (finite gradient) at ``x == y``.
     """
     k = as_curvature(k, x)
-    a = torch.linalg.vector_norm(x - y, dim=dim, keepdim=keepdim)
-    b = torch.linalg.vector_norm(x + y, dim=dim, keepdim=keepdim)
+    a, b = (torch.linalg.vector_norm(v, dim=dim, keepdim=keepdim) for v in (x - y, x + y))
     return 2.0 * torch.sqrt(k) * torch.atan2(a, b)
 
 
 def pairwise_dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0) -> torch.Tensor:
     r"""All geodesic distances between points ``x [..., N, D]`` and ``y [..., M, D]``: ``[..., N, M]``.
 
-    With the unit vectors :math:`u = x/R`, :math:`v = y/R` and :math:`c = u^\top v` (one matmul,
-    no ``[N, M, D]`` intermediate):
+    With :math:`c = u^\top v` of the unit vectors :math:`u = x/R`, :math:`v = y/R` (one matmul):
 
     .. math::
         d_S(x_i, y_j) = 2R\,\operatorname{atan2}\big(\sqrt{2 - 2c_{ij}},\; \sqrt{2 + 2c_{ij}}\big)
 
-    Close pairs lose precision to the cancellation in :math:`2 - 2c` (absolute error about
-    :math:`R\sqrt{\text{machine eps}}`); use :func:`dist` for elementwise pairs.
+    Close pairs lose precision (error about :math:`R\sqrt{\text{eps}}`); use :func:`dist` for elementwise pairs.
     """
     k = as_curvature(k, x)
     r = torch.sqrt(k)

@@ -1,12 +1,9 @@
 """The matching-loss interface and the ``LOSSES`` registry.
 
-A matching loss sees all classes at once: real features ``[C, N, D]`` and synthetic features
-``[C, M, D]``; ``per_class`` returns ``[C]`` and calling the loss returns their sum (a scalar in
-``syn``'s dtype). A loss is one file: a :class:`MatchingLoss` subclass with a ``Settings``
-dataclass (its validated arguments, with the paper's defaults), registered with
-``@LOSSES.register("name", label="Label")``. The distillation loop uses only the hooks declared
-here: :meth:`~MatchingLoss.learned_parameters` (optimised by the loop, by descent or ascent) and
-:meth:`~MatchingLoss.log_values` (logged every iteration).
+A loss sees real ``[C, N, D]`` and synthetic ``[C, M, D]`` features; ``per_class`` returns ``[C]``, calling
+sums them (in ``syn``'s dtype). A loss is one file: a :class:`MatchingLoss` subclass with a ``Settings``
+dataclass, registered with ``@LOSSES.register("name", label="Label")``; the loop uses only the hooks
+:meth:`~MatchingLoss.learned_parameters` and :meth:`~MatchingLoss.log_values`.
 """
 
 from __future__ import annotations
@@ -50,9 +47,7 @@ class NoSettings(Settings):
 class MatchingLoss(nn.Module):
     """Base class: subclasses implement ``per_class(real, syn) -> [C]``; calling sums over classes.
 
-    Build with keyword settings (``HDDLoss(k=2.0)``) or a ``Settings`` instance; they are validated
-    once, here, and kept in ``self.settings``. Losses are modules so that learnable geometry (GeoDM's
-    curvatures and weights) is a parameter.
+    Built with keyword settings (``HDDLoss(k=2.0)``) or a ``Settings`` instance, validated into ``self.settings``.
     """
 
     name: str = "base"

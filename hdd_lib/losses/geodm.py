@@ -13,66 +13,45 @@ feature vector :math:`f \in \mathbb{R}^D` is cut into fixed slices, one per sele
 The loss of class :math:`c` is
 
 .. math::
-    \ell_c = \lambda\Big(\sum_f w_f\,\frac{D_f(c)}{s_f}
-             + \lambda_{OT}\, S_\varepsilon\big(C_c\big)
-             + \lambda_{reg}\, R_c\Big),
-    \qquad
-    C_c[i, j] = \sum_f w_f\,\frac{d_f(x_{c,i}, y_{c,j})^2}{s^{OT}_f}
+    \ell_c = \lambda\Big(\sum_f w_f\,\frac{D_f(c)}{s_f} + \lambda_{OT}\, S_\varepsilon\big(C_c\big)
+             + \lambda_{reg}\, R_c\Big), \qquad C_c[i, j] = \sum_f w_f\,\frac{d_f(x_{c,i}, y_{c,j})^2}{s^{OT}_f}
 
 with :math:`D_f(c)` the factor's centroid discrepancy between the real batch :math:`x_c` and the
 synthetic samples :math:`y_c`, and :math:`d_f` its pointwise distance. Choices made here:
 
-1. **Slices.** ``dims`` gives one size per selected factor (in the order of ``factors``) and must sum
-   to ``D``; by default ``D`` is split equally, the remainder going to the first factors
-   (2048 = 683 + 683 + 682). A single factor uses the whole vector.
-2. **Curvatures** are bounded: :math:`k = k_{\min} + (k_{\max} - k_{\min})\,\sigma(\theta)`, one
-   float64 :math:`\theta` per curved factor (H: curvature :math:`-1/k_H`; S: radius
-   :math:`\sqrt{k_S}`, curvature :math:`+1/k_S`); both share the bounds ``k_min``, ``k_max``.
-3. **Weights** are a softmax over one float64 logit per selected factor, initialised to ``weights``
-   (probabilities; equal by default). With ``learn="fixed"`` the given probabilities are used as
-   they are (exact zeros allowed, e.g. ``weights=(1, 0, 0)`` for reductions), not via the softmax.
-4. **learn** (``"joint"``, ``"adversarial"``, ``"fixed"``) is only stored: the distillation loop
-   optimises :meth:`GeoDMLoss.learned_parameters` with its own optimiser, descending (joint) or
-   ascending (adversarial) the loss; with ``"fixed"`` they do not require gradients. Note that
-   minimising over the weights alone moves all mass to the smallest normalised factor.
-5. **Normalisation** (``normalize=True``): the first call records each factor's detached mean (over
-   classes) discrepancy :math:`s_f` and mean pairwise squared distance :math:`s^{OT}_f` in the buffers
-   ``scales`` / ``ot_scales`` (saved in ``state_dict``, so a resumed run keeps them;
-   :meth:`GeoDMLoss.reset_scales` clears them). Hence every factor starts at 1 on average, and on
-   that first call the weights get no gradient from the centroid terms. A value not above
-   :data:`MIN_SCALE` (e.g. a first call with real == syn) is not recorded: that factor is divided
-   by 1 until a later call records it. ``normalize=False`` uses :math:`s_f = s^{OT}_f = 1`.
-6. **OT term** (``lambda_ot > 0``): per class between the real batch and the synthetic samples, cost =
-   weighted squared product distance above, uniform marginals, POT log-domain Sinkhorn batched over
-   classes (:mod:`hdd_lib.losses.ot`). ``epsilon`` is relative to the mean cross cost of the class.
-   ``debias=True`` (default) uses the Sinkhorn divergence (exactly 0 when the sets coincide),
-   ``False`` the plain entropic cost. Pairwise distances come from matmuls (Minkowski inner products
-   for H, :func:`hdd_lib.geometry.pairwise_dist`), never from ``[N, M, D]`` differences. The
-   real-real cost of the divergence is built without autograd graph when the geometry is frozen
-   (``learn="fixed"``); it is the most expensive part on a CPU (``[C, N, N]``).
-7. **Curvature regulariser** (``lambda_reg > 0``): for each curved factor, the squared log-ratio of a
-   point's slice norm to the radius :math:`\sqrt{k_f}` (for H with ``expmap0`` the norm is the
-   geodesic distance from the origin before the clamp, for S the radial distance that the projection
-   discards),
+1. **Slices.** ``dims`` (one size per factor, summing to ``D``); by default an equal split, the
+   remainder to the first factors (2048 = 683 + 683 + 682).
+2. **Curvatures** :math:`k = k_{\min} + (k_{\max} - k_{\min})\,\sigma(\theta)`, one float64
+   :math:`\theta` per curved factor (H: curvature :math:`-1/k_H`; S: radius :math:`\sqrt{k_S}`).
+3. **Weights**: softmax over one float64 logit per factor, initialised to ``weights``; with
+   ``learn="fixed"`` the given probabilities are used as they are (exact zeros allowed).
+4. **learn** (``"joint"``, ``"adversarial"``, ``"fixed"``) is only stored: the loop optimises
+   :meth:`GeoDMLoss.learned_parameters`, descending (joint) or ascending (adversarial). Minimising
+   over the weights alone moves all mass to the smallest normalised factor.
+5. **Normalisation** (``normalize=True``): the first call records each factor's detached mean
+   discrepancy :math:`s_f` and mean pairwise squared distance :math:`s^{OT}_f` in the buffers
+   ``scales`` / ``ot_scales`` (in ``state_dict``; :meth:`GeoDMLoss.reset_scales` clears them), so every
+   factor starts at 1 on average and the weights get no centroid gradient on that call. A value not
+   above :data:`MIN_SCALE` is not recorded (divided by 1 until a later call records it).
+6. **OT term** (``lambda_ot > 0``): per class, cost = the weighted squared product distance, uniform
+   marginals, batched POT log-domain Sinkhorn (:mod:`hdd_lib.losses.ot`), ``epsilon`` relative to the
+   class's mean cross cost; ``debias=True`` gives the Sinkhorn divergence (0 when the sets coincide).
+   Pairwise distances come from matmuls, never ``[N, M, D]`` differences; the real-real cost (the
+   most expensive part on a CPU) is built without graph when the geometry is frozen.
+7. **Curvature regulariser** (``lambda_reg > 0``), unweighted by :math:`w_f`, norms floored at
+   :data:`MIN_REG_NORM` (for H with ``expmap0`` the norm is the distance from the origin before the clamp):
 
    .. math::
        R_c = \frac{1}{|\{H,S\}|}\sum_{f \in \{H,S\}} \tfrac12\Big(
              \operatorname{mean}_i \log^2\frac{|x^f_{c,i}|}{\sqrt{k_f}}
-           + \operatorname{mean}_j \log^2\frac{|y^f_{c,j}|}{\sqrt{k_f}}\Big),
+           + \operatorname{mean}_j \log^2\frac{|y^f_{c,j}|}{\sqrt{k_f}}\Big).
 
-   unweighted by :math:`w_f`, norms floored at :data:`MIN_REG_NORM`. It pulls the synthetic features
-   toward the radius and each curvature toward the data's scale. Off by default (``lambda_reg=0``):
-   it is a penalty, not a discrepancy, so with it the loss is no longer 0 when real == syn.
-8. **Precision.** Everything after the slicing runs in ``dtype`` (float64 by default, as in HDD);
-   per-class values are returned in it and the summed loss in ``syn``'s dtype. float32 is not
-   advised with the OT term: pairwise hyperbolic distances cancel catastrophically there.
-
-Defaults (``GeoDMConfig()``): all three factors, equal thirds and weights, ``k_H = k_S = 1`` in
-``[0.1, 10]``, ``learn="joint"`` (provisional until the ablation), ``normalize=True``,
-``lambda_ot=1``, ``epsilon=0.05``, ``debias=True``, ``lambda_reg=0``, HDD's ``expmap0`` with clamp 10.
+   It is a penalty, not a discrepancy: with it the loss is no longer 0 when real == syn.
+8. **Precision.** Everything after the slicing runs in ``dtype`` (float64 default); float32 is not
+   advised with the OT term (pairwise hyperbolic distances cancel catastrophically).
 
 With one factor holding all the weight (``learn="fixed"``), ``normalize=False``, ``lam=1`` and no
-OT/regulariser, the loss equals that factor's own loss on its slice: E is ``get_loss("dm")``, H is
+OT/regulariser, the loss equals that factor's own loss: E is ``get_loss("dm")``, H is
 ``get_loss("hdd", k=k_H, lam=1)``.
 """
 
@@ -115,26 +94,8 @@ def split_dims(d: int, n: int) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class GeoDMConfig(Settings):
-    """Settings of :class:`GeoDMLoss` (see the module docstring for the math).
-
-    Attributes
-    ----------
-    factors : selected factors, a non-empty string of distinct letters from ``"EHS"``
-    dims : slice size per selected factor (summing to D), or None for an equal split
-    weights : initial weight per selected factor (probabilities summing to 1), or None for equal
-    k_H, k_S : initial hyperbolic / spherical curvature parameters, strictly inside (k_min, k_max)
-    k_min, k_max : bounds of both curvature parameters, 0 < k_min < k_max
-    learn : how the geometry parameters learn: "joint", "adversarial" or "fixed"
-    normalize : divide each factor by its scale at the first call
-    lam : overall weight (HDD's lambda)
-    lambda_ot : weight of the OT term (0: off)
-    epsilon : entropic regularisation, relative to the mean cross cost of a class
-    debias : Sinkhorn divergence (True) or plain entropic OT cost (False)
-    ot_max_iter, ot_tol : Sinkhorn iteration budget and marginal tolerance
-    lambda_reg : weight of the curvature regulariser (0: off)
-    how, clamp : hyperbolic map and radius clamp, as in HDD
-    dtype : "float64" or "float32", the dtype of the math
-    """
+    """Settings of :class:`GeoDMLoss` (module docstring): ``k_H``, ``k_S`` strictly inside ``(k_min, k_max)``;
+    ``weights`` probabilities per factor; ``lambda_ot``, ``lambda_reg`` 0 switch a term off."""
 
     factors: str = "EHS"
     dims: tuple[Count, ...] | None = None
@@ -196,20 +157,8 @@ class GeoDMConfig(Settings):
 class GeoDMLoss(MatchingLoss):
     """GeoDM loss; ``per_class`` returns the product-space discrepancy of each class, shape ``[C]``.
 
-    Build it from a :class:`GeoDMConfig`, from keyword settings (its field names), or both
-    (keywords override the config): ``get_loss("geodm", factors="EH", lambda_ot=0)``.
-
-    Parameters
-    ----------
-    config : GeoDMConfig, optional (defaults: ``GeoDMConfig()``)
-    **settings : fields of :class:`GeoDMConfig`, overriding ``config``'s
-
-    Attributes
-    ----------
-    theta : ``ParameterDict`` of float64 curvature logits, one per selected curved factor ("H", "S")
-    weight_logits : float64 parameter ``[F]``, one logit per selected factor
-    fixed_weights : buffer ``[F]``, the weights used as they are with ``learn="fixed"``
-    scales, ot_scales : buffers ``[F]``, normalisation scales (0 until recorded)
+    Built from a :class:`GeoDMConfig`, keyword settings, or both (keywords override). Holds float64
+    ``theta`` (curvature logits), ``weight_logits [F]``, and buffers ``fixed_weights``, ``scales``, ``ot_scales``.
     """
 
     Settings = GeoDMConfig
@@ -217,14 +166,12 @@ class GeoDMLoss(MatchingLoss):
     def __init__(self, config: GeoDMConfig | None = None, /, **settings) -> None:
         super().__init__(config, **settings)
         self.config = config = self.settings
-        f64 = torch.float64
-        n = len(config.factors)
+        f64, n = torch.float64, len(config.factors)
         probs = torch.tensor(config.weights if config.weights is not None else [1.0 / n] * n, dtype=f64)
         span = config.k_max - config.k_min
         unit = {f: (getattr(config, f"k_{f}") - config.k_min) / span for f in config.factors if f in _CURVED}
-        self.theta = nn.ParameterDict(
-            {f: nn.Parameter(torch.logit(torch.tensor(u, dtype=f64))) for f, u in unit.items()}
-        )
+        self.theta = nn.ParameterDict({f: nn.Parameter(torch.logit(torch.tensor(u, dtype=f64)))
+                                       for f, u in unit.items()})
         self.weight_logits = nn.Parameter(torch.log(probs.clamp_min(torch.finfo(f64).tiny)))
         self.register_buffer("fixed_weights", probs)
         self.register_buffer("scales", torch.zeros(n, dtype=f64))
@@ -233,7 +180,6 @@ class GeoDMLoss(MatchingLoss):
         self._dm = DMLoss()
         self._last: dict[str, torch.Tensor] = {}
 
-    # ----------------------------------------------------------------------------- geometry params
     @property
     def factors(self) -> str:
         return self.config.factors
@@ -272,13 +218,8 @@ class GeoDMLoss(MatchingLoss):
         self.scales.zero_()
         self.ot_scales.zero_()
 
-    # ----------------------------------------------------------------------------- the math
     def embed(self, feat: torch.Tensor) -> Embedded:
-        """Slice ``[C, N, D]`` features per factor and map them to points of the factor, in ``dtype``.
-
-        Returns the points ``{"E": [C, N, d_E], "H": [C, N, d_H + 1] (Lorentz), "S": [C, N, d_S]
-        (sphere)}`` and the raw slices ``{f: [C, N, d_f]}`` (selected factors only).
-        """
+        """Slice ``[C, N, D]`` features per factor: (points ``{f: [C, N, d_f]}`` (H: ``d_H + 1``), raw slices)."""
         c = self.config
         feat = feat.to(c.torch_dtype)
         parts = torch.split(feat, list(c.split(feat.shape[-1])), dim=-1)
@@ -309,11 +250,8 @@ class GeoDMLoss(MatchingLoss):
         return torch.stack(out)
 
     def sq_distances(self, x: Embedded, y: Embedded) -> torch.Tensor:
-        r"""Pairwise squared distances per factor, ``[F, C, N, M]``, by matmuls, from :meth:`embed` output.
-
-        The spherical factor uses :math:`d_S^2 = k_S\, d_{S,1}^2` on the unit directions of the raw
-        slices, so that no gradient with respect to :math:`k_S` flows back through the matmul.
-        """
+        r"""Pairwise squared distances per factor ``[F, C, N, M]`` by matmuls; S uses :math:`d_S^2 = k_S\, d_{S,1}^2`
+        on the raw slices' unit directions, so no gradient in :math:`k_S` flows back through the matmul."""
         (xp, xr), (yp, yr) = x, y
         out = []
         for f in self.factors:
@@ -343,16 +281,14 @@ class GeoDMLoss(MatchingLoss):
         return torch.stack(terms).mean(0)
 
     def _record(self, name: str, values: torch.Tensor) -> torch.Tensor:
-        """Scales ``[F]`` from buffer ``name``; an unset entry (0) records ``values`` once it exceeds
-        ``MIN_SCALE`` (no host sync); entries still unset read as 1."""
+        """Scales ``[F]`` from buffer ``name``; an unset (0) entry records ``values`` > ``MIN_SCALE``, else reads 1."""
         buf = getattr(self, name)
         v = values.detach().to(buf.dtype)
         buf.copy_(torch.where((buf == 0) & (v > MIN_SCALE), v, buf))
         return torch.where(buf > 0, buf, torch.ones_like(buf)).to(values.dtype)
 
     def transport(self, x: Embedded, y: Embedded, w: torch.Tensor) -> torch.Tensor:
-        """OT term per class ``[C]`` between :meth:`embed` outputs, with factor weights ``w [F]``: the
-        Sinkhorn divergence (or entropic cost, ``debias=False``) under the normalised weighted cost."""
+        """OT term per class ``[C]`` between :meth:`embed` outputs under the normalised cost weighted by ``w [F]``."""
         c = self.config
         sq_xy = self.sq_distances(x, y)  # [F, C, N, M]
         one = torch.ones_like(w)
@@ -366,9 +302,7 @@ class GeoDMLoss(MatchingLoss):
             with torch.set_grad_enabled(torch.is_grad_enabled() and needs_graph):
                 cost_xx = (coef * self.sq_distances(x, x)).sum(0)
             self_costs = (cost_xx, (coef * self.sq_distances(y, y)).sum(0))
-        return sinkhorn_divergence(
-            cost_xy, *self_costs, epsilon=c.epsilon, max_iter=c.ot_max_iter, tol=c.ot_tol
-        )
+        return sinkhorn_divergence(cost_xy, *self_costs, epsilon=c.epsilon, max_iter=c.ot_max_iter, tol=c.ot_tol)
 
     def per_class(self, real: torch.Tensor, syn: torch.Tensor) -> torch.Tensor:
         check_features(real, syn)
@@ -392,13 +326,10 @@ class GeoDMLoss(MatchingLoss):
         self._last = last
         return c.lam * loss
 
-    # ----------------------------------------------------------------------------- logging
     @torch.no_grad()
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        """Current curvatures ``k_H``, ``k_S``, weights ``w_E``, ``w_H``, ``w_S`` (selected factors only)
-        and the last call's mean-over-classes raw discrepancies ``d_E``, ``d_H``, ``d_S``, OT value ``ot``
-        and regulariser ``reg`` (those computed), as detached 0-d tensors: logging them every
-        iteration costs no host synchronisation."""
+        """Curvatures ``k_*``, weights ``w_*`` and the last call's class-mean ``d_*``, ``ot``, ``reg``, as detached
+        0-d tensors (logging them costs no host synchronisation)."""
         with torch.no_grad():
             out = {f"k_{f}": self.curvature(f).detach() for f in self.theta}
             out.update({f"w_{f}": w.detach() for f, w in zip(self.factors, self.weights())})

@@ -14,22 +14,12 @@ and the Sinkhorn divergence (Feydy et al., AISTATS 2019) removes the entropic bi
     S_\varepsilon = \mathrm{OT}_\varepsilon(C^{xy})
         - \tfrac12\,\mathrm{OT}_\varepsilon(C^{xx}) - \tfrac12\,\mathrm{OT}_\varepsilon(C^{yy}),
 
-which is exactly zero when the two clouds coincide and tends to the unregularised OT cost as
-:math:`\varepsilon \to 0`.
-
-Choices, stated once here:
-
-* **Solver.** The plan comes from POT's log-domain Sinkhorn, batched over classes with
-  ``ot.batch.solve_batch(method="log_sinkhorn")`` (POT >= 0.9.7); older POT loops over classes with
-  ``ot.sinkhorn(method="sinkhorn_log")`` (the only Python loop, and only around the solver call).
-* **Gradient.** The solver runs on detached costs (no graph through the iterations); the value is
-  then recomputed from the detached plan :math:`T^\star`, so its gradient is the envelope-theorem
-  gradient :math:`\partial\,\mathrm{OT}_\varepsilon / \partial C = T^\star` (POT's ``grad="envelope"``)
-  at the memory cost of one cost matrix.
-* **Scale of** :math:`\varepsilon`. ``epsilon`` is *relative*: the regularisation of class ``b`` is
-  :math:`\varepsilon\cdot\bar C^{xy}_b`, the detached mean of its cross cost matrix (floored at
-  :data:`MIN_COST_SCALE`), so the plan's blur does not depend on the units of the cost. The same
-  absolute value is used for the three problems of the Sinkhorn divergence of a class.
+exactly zero when the two clouds coincide. Choices: the plan comes from POT's log-domain Sinkhorn,
+batched with ``ot.batch.solve_batch`` (POT >= 0.9.7; older POT loops over classes with ``ot.sinkhorn``),
+on detached costs; the value is recomputed from the detached plan :math:`T^\star`, so its gradient is
+the envelope gradient :math:`\partial\,\mathrm{OT}_\varepsilon / \partial C = T^\star`. ``epsilon`` is
+*relative*: class ``b`` uses :math:`\varepsilon\cdot\bar C^{xy}_b` (detached mean cross cost, floored at
+:data:`MIN_COST_SCALE`) for all three problems of its divergence.
 """
 
 from __future__ import annotations
@@ -47,63 +37,43 @@ MIN_COST_SCALE = 1e-12
 def _pot():
     """POT, imported on first use (``import ot`` takes ~2 s: it loads scipy and scikit-learn)."""
     import ot
-
     return ot
 
 
 def _has_batch_solver() -> bool:
     """POT's batched solver with a ``method`` argument (0.9.7; 0.9.6 has ``solve_batch`` without it)."""
     import inspect
-
     ot = _pot()
     solve = getattr(getattr(ot, "batch", None), "solve_batch", None)
     return solve is not None and "method" in inspect.signature(solve).parameters
 
 
-def sinkhorn_plans(
-    cost: torch.Tensor, *, reg: float, max_iter: int = 100, tol: float = 1e-6, batched: bool | None = None
-) -> torch.Tensor:
+def sinkhorn_plans(cost: torch.Tensor, *, reg: float, max_iter: int = 100, tol: float = 1e-6,
+                   batched: bool | None = None) -> torch.Tensor:
     r"""Entropic OT plans with uniform marginals for a batch of costs ``[B, N, M]`` (no gradient).
 
     .. math::
         T_b^\star = \mathop{\arg\min}_{T \in \Pi(\mathbf{1}_N/N,\, \mathbf{1}_M/M)}
             \langle T, C_b\rangle + \mathrm{reg}\sum_{ij} T_{ij}\log T_{ij}
 
-    solved by POT's log-domain Sinkhorn. ``batched=None`` uses ``ot.batch.solve_batch`` when the
-    installed POT has it and loops over ``B`` with ``ot.sinkhorn`` otherwise; ``True``/``False``
-    forces one path. Stops after ``max_iter`` iterations or when the row-marginal error is below ``tol``.
-
-    Returns
-    -------
-    tensor ``[B, N, M]``, detached, in ``cost``'s dtype
+    by POT's log-domain Sinkhorn; ``batched=None`` uses ``ot.batch.solve_batch`` when POT has it, else
+    loops with ``ot.sinkhorn``. Stops after ``max_iter`` or at row-marginal error ``tol``.
     """
     ot = _pot()
     cost = cost.detach()
     if batched is None:
         batched = _has_batch_solver()
     if batched:
-        res = ot.batch.solve_batch(
-            cost, reg=reg, max_iter=max_iter, tol=tol, method="log_sinkhorn", grad="detach"
-        )
-        return res.plan.detach()
+        return ot.batch.solve_batch(cost, reg=reg, max_iter=max_iter, tol=tol, method="log_sinkhorn",
+                                    grad="detach").plan.detach()
     _, n, m = cost.shape
-    a = cost.new_full((n,), 1.0 / n)
-    b = cost.new_full((m,), 1.0 / m)
-    plans = [
-        ot.sinkhorn(a, b, c, reg, method="sinkhorn_log", numItermax=max_iter, stopThr=tol, warn=False)
-        for c in cost
-    ]
-    return torch.stack(plans).detach()
+    a, b = cost.new_full((n,), 1.0 / n), cost.new_full((m,), 1.0 / m)
+    return torch.stack([ot.sinkhorn(a, b, c, reg, method="sinkhorn_log", numItermax=max_iter, stopThr=tol, warn=False)
+                        for c in cost]).detach()
 
 
-def entropic_ot(
-    cost: torch.Tensor,
-    *,
-    reg: torch.Tensor,
-    max_iter: int = 100,
-    tol: float = 1e-6,
-    batched: bool | None = None,
-) -> torch.Tensor:
+def entropic_ot(cost: torch.Tensor, *, reg: torch.Tensor, max_iter: int = 100, tol: float = 1e-6,
+                batched: bool | None = None) -> torch.Tensor:
     r"""Entropic OT values :math:`\mathrm{OT}_{\mathrm{reg}_b}(C_b)` for costs ``[B, N, M]``, shape ``[B]``.
 
     .. math::
@@ -111,8 +81,7 @@ def entropic_ot(
             + \mathrm{reg}\,\mathrm{KL}(T^\star \,\|\, a b^\top),
         \qquad \frac{\partial\,\mathrm{OT}}{\partial C} = T^\star
 
-    ``reg`` is a positive tensor ``[B]`` of absolute regularisations (treated as constants). The plan is
-    solved on :math:`C_b/\mathrm{reg}_b` with regularisation 1, which is the same problem.
+    ``reg [B]``: absolute regularisations (constants); the plan is solved on :math:`C_b/\mathrm{reg}_b` with reg 1.
     """
     reg = reg.detach().to(cost.dtype).view(-1, 1, 1)
     plan = sinkhorn_plans(cost / reg, reg=1.0, max_iter=max_iter, tol=tol, batched=batched)
@@ -121,35 +90,18 @@ def entropic_ot(
     return (plan * cost).sum(dim=(-2, -1)) + reg.view(-1) * kl
 
 
-def sinkhorn_divergence(
-    cost_xy: torch.Tensor,
-    cost_xx: torch.Tensor | None = None,
-    cost_yy: torch.Tensor | None = None,
-    *,
-    epsilon: float,
-    max_iter: int = 100,
-    tol: float = 1e-6,
-    batched: bool | None = None,
-) -> torch.Tensor:
+def sinkhorn_divergence(cost_xy: torch.Tensor, cost_xx: torch.Tensor | None = None, cost_yy: torch.Tensor | None = None,
+                        *, epsilon: float, max_iter: int = 100, tol: float = 1e-6,
+                        batched: bool | None = None) -> torch.Tensor:
     r"""Per-batch OT discrepancy with relative regularisation; debiased when both self-costs are given.
 
     .. math::
         \mathrm{reg}_b = \varepsilon \cdot \max\big(\operatorname{mean}(C^{xy}_b), c_{\min}\big), \qquad
         S_b = \mathrm{OT}(C^{xy}_b) - \tfrac12\mathrm{OT}(C^{xx}_b) - \tfrac12\mathrm{OT}(C^{yy}_b)
 
-    (or :math:`\mathrm{OT}(C^{xy}_b)` alone when ``cost_xx``/``cost_yy`` are ``None``).
-
-    Parameters
-    ----------
-    cost_xy : tensor ``[B, N, M]``, costs between the two clouds
-    cost_xx, cost_yy : tensors ``[B, N, N]`` and ``[B, M, M]``, or both ``None``
-    epsilon : float > 0, regularisation relative to the mean cross cost
-
-    Returns
-    -------
-    tensor ``[B]``. Exactly 0 when the clouds coincide (the three costs are then equal). It can be
-    very slightly negative for costs whose Gibbs kernel is not positive definite (curved factors) or
-    before Sinkhorn has converged.
+    (:math:`\mathrm{OT}(C^{xy}_b)` alone when ``cost_xx [B, N, N]``/``cost_yy [B, M, M]`` are ``None``). Exactly
+    0 when the clouds coincide; very slightly negative possible for a non-positive-definite Gibbs kernel
+    (curved factors) or before Sinkhorn has converged.
     """
     if not (math.isfinite(epsilon) and epsilon > 0):
         raise ValueError(f"epsilon must be a finite number > 0, got epsilon={epsilon!r}")
