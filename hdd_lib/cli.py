@@ -13,8 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
-
 __all__ = ["main", "build_parser", "report_error"]
 
 
@@ -33,8 +31,11 @@ def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _scalar(raw: str) -> Any:
-    """A YAML value, with ``1e6``-style numbers read as floats (YAML 1.1 reads them as strings)."""
-    value = yaml.safe_load(raw)
+    """A YAML value read as params.yaml is (YAML 1.2: ``off`` stays a string, ``1e6`` is a float);
+    other strings that are numbers to Python (``inf``) become floats."""
+    from .params import read_yaml
+
+    value = read_yaml(raw)
     if isinstance(value, str):
         try:
             return float(value)

@@ -141,3 +141,12 @@ def test_debug_shows_the_traceback(tmp_path, flag, monkeypatch):
     argv = ["distill", "--ipc", "0", "--out", str(tmp_path)] + ([flag] if flag else [])
     with pytest.raises(ValueError, match="ipc must be >= 1"):
         main(argv)
+
+
+def test_set_values_are_read_as_params_yaml_reads_them():
+    from hdd_lib.cli import _overrides
+
+    # `amp: off` in params.yaml is the string "off"; `--set amp=off` must mean the same (YAML 1.1 would say False)
+    assert _overrides(["amp=off", "loss.lam=1e6", "loss.k=2", "compile=true", "device=cpu"]) == {
+        "amp": "off", "loss": {"lam": 1e6, "k": 2}, "compile": True, "device": "cpu"}
+    assert isinstance(_overrides(["lr_img=1e-3"])["lr_img"], float)
