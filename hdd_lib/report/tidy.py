@@ -217,12 +217,17 @@ def _clause(metrics: Sequence[dict[str, Any]], num_exp: Iterable[int] | None) ->
         counts = Counter((m.get("dataset"), m.get("ipc"), m.get("method"), m.get("variant")) for m in metrics)
         num_exp = counts.values()
     p = lambda key: lambda m: m["protocol"][key]  # noqa: E731
+
+    def epochs(m: dict[str, Any]) -> str:  # stages record a non-round schedule as eval_schedule
+        official = m["protocol"].get("eval_schedule") == "official"
+        return f"{m['protocol']['epochs']}{' (official schedule: +1 epoch, lr drop one later)' if official else ''}"
+
     device = ""  # records made by the pipeline keep the machine out (results/provenance): README names it
     if any((m.get("provenance") or {}).get("device") for m in metrics):
         device = f"; device: {_values(metrics, lambda m: m['provenance']['device'])}"
     return (f"{_values(metrics, p('iterations'))} distillation iterations; "
             f"num_exp × num_eval = {_span(num_exp)} × {_values(metrics, p('num_eval'))} "
-            f"(distillations × evaluated networks per cell); {_values(metrics, p('epochs'))} training epochs; "
+            f"(distillations × evaluated networks per cell); {_values(metrics, epochs)} training epochs; "
             f"profile: {_values(metrics, p('profile'))}{device}")
 
 

@@ -48,6 +48,10 @@ def test_protocol_line_states_the_protocol():
     line = tidy.protocol_line(metrics)
     for part in ("20000", "5 × 5", "1000", "CIFAR-10 (JPEG copy)", "paper", "NVIDIA H100 80GB HBM3"):
         assert part in line
+    assert "official schedule" not in line
+    for m in metrics:
+        m["protocol"] = {**m["protocol"], "eval_schedule": "official"}
+    assert "1000 (official schedule: +1 epoch, lr drop one later) training epochs" in tidy.protocol_line(metrics)
     smoke = T.main_table([eval_metric("digits", 1, "dm", 0, [1.0], profile="smoke")])
     assert any("not comparable" in n for n in smoke.notes)
 
