@@ -14,7 +14,6 @@ import dataclasses
 import itertools
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -83,17 +82,9 @@ class Paths:
         mine = self.out / rel
         return mine if mine.exists() else self.root / "results" / rel
 
-    @property
-    def tables(self) -> Path:
-        return self.out / "tables"
-
-    @property
-    def figures(self) -> Path:
-        return self.out / "figures"
-
-    @property
-    def records(self) -> Path:
-        return self.out / "records"
+    tables = property(lambda self: self.out / "tables")
+    figures = property(lambda self: self.out / "figures")
+    records = property(lambda self: self.out / "records")
 
     def run_dir(self, rid: str) -> Path:
         return self.out / "runs" / rid
@@ -143,9 +134,9 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader)
 
 
-def load_params(root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """``params.yaml`` as a dict (a malformed file raises ``ValueError`` naming it)."""
-    path = (Path(root) if root else find_root()) / PARAMS_FILE
+def load_params(root: str | os.PathLike | None = None, *, path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """``root/params.yaml`` (or the file ``path``) as a dict (a malformed file raises ``ValueError`` naming it)."""
+    path = Path(path) if path else (Path(root) if root else find_root()) / PARAMS_FILE
     try:
         params = read_yaml(path.read_text())
     except yaml.YAMLError as e:
@@ -257,17 +248,6 @@ def _method_spec(methods: dict[str, Any], method: str) -> dict[str, Any]:
     return {**spec, "loss": loss}
 
 
-def _check_method(methods: dict[str, Any], method: str) -> None:
-    """Validate a method's own strategy name and loss settings, where params.yaml states them."""
-    from .losses import LOSSES
-    from .strategies import STRATEGIES
-    spec = _method_spec(methods, method)
-    STRATEGIES.get(spec["strategy"])
-    for i, loss in enumerate(spec["loss"] if isinstance(spec["loss"], list) else [spec["loss"]]):
-        where = f"methods.{method}.loss" + (f"[{i}]" if isinstance(spec["loss"], list) else "")
-        LOSSES.resolve(loss, prefix=f"{where}.")
-
-
 def resolve_distill(params: dict[str, Any], dataset: str, ipc: int, method: str, seed: int = 0,
                     variant: str | None = None, **overrides: Any) -> DistillConfig:
     """The validated distillation config of one cell (see the module docstring for the merge order)."""
@@ -322,8 +302,9 @@ def check_params(params: dict[str, Any]) -> None:
         raise ValueError("ablation.variants must be a mapping of variant names to settings")
     if not isinstance(params["methods"], dict) or not params["methods"]:
         raise ValueError("methods must map method names to {strategy: ..., loss: ...}")
-    for method in params["methods"]:
-        _check_method(params["methods"], method)
+    for method in params["methods"]:  # each method's own strategy name and loss settings
+        spec = _method_spec(params["methods"], method)
+        from_dict(DistillConfig, {"strategy": spec["strategy"], "loss": spec["loss"]}, prefix=f"methods.{method}.")
     for grid in ("grid", "crossarch_grid", "prune_grid"):
         for cell in cells(typed[grid]):
             d = resolve_distill(params, **cell)
@@ -403,12 +384,5 @@ def use_profile(name: str, root: str | os.PathLike | None = None) -> Path:
     if not source.is_file():
         known = sorted(p.stem for p in (root / "profiles").glob("*.yaml"))
         raise ValueError(f"unknown profile {name!r}; known: {', '.join(known)}")
-    check_params(load_params_file(source))
-    return atomic_write(root / PARAMS_FILE, lambda f: shutil.copyfileobj(source.open("rb"), f))
-
-
-def load_params_file(path: Path) -> dict[str, Any]:
-    params = read_yaml(path.read_text())
-    if not isinstance(params, dict):
-        raise ValueError(f"{path} must hold a mapping of sections")
-    return params
+    check_params(load_params(path=source))
+    return atomic_write(root / PARAMS_FILE, lambda f: f.write(source.read_bytes()))
