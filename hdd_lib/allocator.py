@@ -15,12 +15,9 @@ _USER_MALLOC_ENV = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PA
 
 
 def tune_allocator() -> dict[str, int] | None:
-    """Keep freed memory in glibc's heap for reuse instead of handing it back to the kernel.
-
-    glibc ``mmap``-s and ``munmap``-s every large block, so each large CPU activation is page-faulted anew
-    (about half a distillation iteration's CPU time). Sets ``M_MMAP_MAX = 0``, ``M_TRIM_THRESHOLD = SIZE_MAX``,
-    ``M_TOP_PAD = 64 MiB`` (the process keeps its peak heap). Returns them, or ``None`` (nothing done) off
-    glibc, with ``HDD_MALLOC_TUNE=0`` or the user's own ``MALLOC_*_`` variables.
+    """Keep freed memory in glibc's heap for reuse: else every large CPU activation is ``mmap``-ed and page-faulted
+    anew (about half a distillation iteration's CPU time). Returns the settings applied (the process keeps its peak
+    heap), or ``None`` (nothing done) off glibc, with ``HDD_MALLOC_TUNE=0`` or the user's own ``MALLOC_*_`` variables.
     """
     off = os.environ.get(MALLOC_ENV, "1").strip().lower() in ("0", "off", "false", "no")
     if off or not sys.platform.startswith("linux") or any(k in os.environ for k in _USER_MALLOC_ENV):

@@ -144,8 +144,28 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _notebook(args: argparse.Namespace) -> None:
-    from .notebook import execute
-    execute(args.source, args.target, {name: _scalar(value) for name, value in args.p})
+    """Run a notebook for the pipeline (papermill, ``HDD_PIPELINE=1``); run times and papermill's random cell id are
+    dropped from the output, so it changes only with what it shows."""
+    import nbformat
+    import papermill
+    from .params import PIPELINE_ENV
+    parameters = {name: _scalar(value) for name, value in args.p}
+    os.environ[PIPELINE_ENV] = "1"
+    args.target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(str(args.source), str(args.target), parameters=parameters, progress_bar=False,
+                                   log_output=False, cwd=None)
+    finally:
+        if args.target.exists():
+            nb = nbformat.read(str(args.target), as_version=4)
+            for key in ("start_time", "end_time", "duration", "environment_variables", "input_path", "output_path"):
+                nb.metadata.get("papermill", {}).pop(key, None)
+            for cell in nb.cells:
+                cell.metadata.pop("execution", None)
+                cell.metadata.pop("papermill", None)
+                if "injected-parameters" in cell.metadata.get("tags", []):
+                    cell["id"] = "injected-parameters"
+            nbformat.write(nb, str(args.target))
 
 
 def _check(args: argparse.Namespace) -> None:

@@ -24,12 +24,11 @@ _REPO = Path(__file__).resolve().parent.parent
 
 def git_commit(repo: Path = _REPO) -> str:
     """The checked-out commit (with ``-dirty`` if the tree has changes), or ``"unknown"``."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True,
+                              timeout=10).stdout.strip()
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
-                             check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
+        return git("rev-parse", "HEAD") + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -63,7 +62,8 @@ def _sha(data: bytes) -> str:
 
 def data_digest(images: torch.Tensor, labels: torch.Tensor, *, stride: int = 97) -> str:
     """Identify a data copy cheaply: digest of the shape, all labels and every ``stride``-th image (raw bytes)."""
-    raw = [t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() for t in (labels, images[::stride].float())]
+    raw = [t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()
+           for t in (labels, images[::stride].float())]
     return _sha(str(tuple(images.shape)).encode() + "".join(map(_sha, raw)).encode())
 
 

@@ -56,14 +56,13 @@ def compiled(fn: Callable, *, name: str = "the network") -> Callable:
     state = {"fn": torch.compile(fn, dynamic=False)}
 
     def call(*args, **kwargs):
-        if state["fn"] is fn:
-            return fn(*args, **kwargs)
-        try:
-            return state["fn"](*args, **kwargs)
-        except Exception as e:  # noqa: BLE001 - any compile failure: run eagerly instead
-            warnings.warn(f"torch.compile of {name} failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-                          "running it uncompiled", RuntimeWarning, stacklevel=2)
-            state["fn"] = fn
-            return fn(*args, **kwargs)
+        if state["fn"] is not fn:
+            try:
+                return state["fn"](*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - any compile failure: run eagerly instead
+                warnings.warn(f"torch.compile of {name} failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                              "running it uncompiled", RuntimeWarning, stacklevel=2)
+                state["fn"] = fn
+        return fn(*args, **kwargs)
 
     return call

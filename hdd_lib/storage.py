@@ -85,11 +85,8 @@ class RunLockedError(ValueError):
 
 
 class RunLock:
-    """Exclusive lock on a run folder (``<folder>/.lock``), held for the duration of a ``with`` block.
-
-    ``fcntl.flock``: the kernel releases it when the holder dies; a second live run raises
-    :class:`RunLockedError` naming the holder. A no-op where ``fcntl`` is unavailable.
-    """
+    """Exclusive ``fcntl.flock`` on ``<folder>/.lock`` for a ``with`` block (released by the kernel when the holder
+    dies); a second live run raises :class:`RunLockedError` naming the holder. A no-op without ``fcntl``."""
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.path = writable_dir(folder, what="run folder") / ".lock"
