@@ -10,23 +10,17 @@ __all__ = ["tune_allocator", "MALLOC_ENV"]
 
 #: Set to ``0`` to leave glibc's allocator as it is (see :func:`tune_allocator`).
 MALLOC_ENV = "HDD_MALLOC_TUNE"
-# mallopt parameters (glibc's malloc.h)
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
 #: The user's own glibc malloc settings, which :func:`tune_allocator` leaves alone.
 _USER_MALLOC_ENV = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_")
 
 
 def tune_allocator() -> dict[str, int] | None:
-    """Keep freed memory in glibc's heap for reuse instead of handing it back to the kernel.
-
-    glibc ``mmap``-s and ``munmap``-s every large block, so each large CPU activation is page-faulted anew
-    (about half a distillation iteration's CPU time). Sets ``M_MMAP_MAX = 0``, ``M_TRIM_THRESHOLD = SIZE_MAX``,
-    ``M_TOP_PAD = 64 MiB`` (the process keeps its peak heap). Returns them, or ``None`` (nothing done) off
-    glibc, with ``HDD_MALLOC_TUNE=0`` or the user's own ``MALLOC_*_`` variables.
+    """Keep freed memory in glibc's heap for reuse: else every large CPU activation is ``mmap``-ed and page-faulted
+    anew (about half a distillation iteration's CPU time). Returns the settings applied (the process keeps its peak
+    heap), or ``None`` (nothing done) off glibc, with ``HDD_MALLOC_TUNE=0`` or the user's own ``MALLOC_*_`` variables.
     """
-    if os.environ.get(MALLOC_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
-        return None
-    if not sys.platform.startswith("linux") or any(k in os.environ for k in _USER_MALLOC_ENV):
+    off = os.environ.get(MALLOC_ENV, "1").strip().lower() in ("0", "off", "false", "no")
+    if off or not sys.platform.startswith("linux") or any(k in os.environ for k in _USER_MALLOC_ENV):
         return None
     try:
         os.confstr("CS_GNU_LIBC_VERSION")  # raises off glibc (musl)
@@ -34,8 +28,7 @@ def tune_allocator() -> dict[str, int] | None:
     except (ValueError, OSError, AttributeError):
         return None
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    settings = {"M_MMAP_MAX": 0, "M_TRIM_THRESHOLD": -1, "M_TOP_PAD": 64 << 20}  # -1: SIZE_MAX in glibc
-    codes = {"M_MMAP_MAX": _M_MMAP_MAX, "M_TRIM_THRESHOLD": _M_TRIM_THRESHOLD, "M_TOP_PAD": _M_TOP_PAD}
-    if not all(mallopt(codes[k], v) == 1 for k, v in settings.items()):
-        return None
-    return settings
+    # {name: (mallopt parameter code in glibc's malloc.h, value)}; a value of -1 is SIZE_MAX in glibc
+    settings = {"M_MMAP_MAX": (-4, 0), "M_TRIM_THRESHOLD": (-1, -1), "M_TOP_PAD": (-2, 64 << 20)}
+    ok = all(mallopt(code, value) == 1 for code, value in settings.values())
+    return {k: value for k, (_, value) in settings.items()} if ok else None

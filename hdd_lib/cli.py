@@ -44,12 +44,6 @@ def _scalar(raw: str) -> Any:
     return value
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    for k, v in extra.items():
-        base[k] = _merge(dict(base.get(k) or {}), v) if isinstance(v, dict) and isinstance(base.get(k), (dict, type(None))) else v
-    return base
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hdd_lib", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -98,30 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _method(args: argparse.Namespace) -> dict[str, Any]:
+    """``--method``: the settings of ``methods.<method>`` in params.yaml; else ``--strategy`` and ``--loss``."""
     if args.method is None:
         return {"method": f"{args.strategy}_{args.loss}", "strategy": {"name": args.strategy}, "loss": {"name": args.loss}}
-    from .params import find_root, load_params
-    methods = load_params(find_root()).get("methods") or {}
-    if args.method not in methods:
-        raise ValueError(f"unknown method {args.method!r}; params.yaml methods: {', '.join(methods) or 'none'}")
-    spec = dict(methods[args.method])
-    strategy, loss = spec.pop("strategy"), spec.pop("loss")
-    return {**spec, "method": args.method, "strategy": {"name": strategy},
-            "loss": {"name": loss} if isinstance(loss, str) else loss}
+    from .params import _method_spec, load_params
+    spec = _method_spec(load_params().get("methods") or {}, args.method)
+    return {**spec, "method": args.method, "strategy": {"name": spec["strategy"]}}
 
 
 def _distill(args: argparse.Namespace) -> None:
     from . import data as data_mod
     from . import distill
     from .config import DistillConfig, from_dict
-    from .params import data_copy_label
+    from .params import _merge, data_copy_label
     from .storage import save_json, writable_dir
     fields: dict[str, Any] = {**_method(args), "ipc": args.ipc, "iterations": args.iterations, "init": args.init,
                               "seed": args.seed, "device": args.device}
     for name in ("lr_img", "batch_real", "checkpoint_every"):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
-    cfg = from_dict(DistillConfig, _merge(fields, _overrides(args.set)))
+    cfg = from_dict(DistillConfig, _merge(fields, _overrides(args.set), "--set"))
     out = writable_dir(args.out)
     train = data_mod.load(args.dataset, args.data_root, split="train", download=args.download)
     syn = distill.run(cfg, train, out_dir=out, resume=args.resume, progress=not args.no_progress)
@@ -135,11 +125,12 @@ def _evaluate(args: argparse.Namespace) -> None:
     from . import data as data_mod
     from .config import EvalConfig, from_dict, to_dict
     from .evaluate import evaluate
+    from .params import _merge
     from .storage import save_json, writable_dir
     from .synset import SyntheticSet
     fields = {"models": [m.strip() for m in args.models.split(",") if m.strip()], "num_eval": args.num_eval,
               "epochs": args.epochs, "seed": args.seed, "device": args.device}
-    cfg = from_dict(EvalConfig, _merge(fields, _overrides(args.set)))
+    cfg = from_dict(EvalConfig, _merge(fields, _overrides(args.set), "--set"))
     writable_dir(args.out.parent)
     if args.out.is_dir():
         raise ValueError(f"--out {args.out} is a folder; give a file name such as {args.out / 'metrics.json'}")
@@ -153,8 +144,28 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _notebook(args: argparse.Namespace) -> None:
-    from .notebook import execute
-    execute(args.source, args.target, {name: _scalar(value) for name, value in args.p})
+    """Run a notebook for the pipeline (papermill, ``HDD_PIPELINE=1``); run times and papermill's random cell id are
+    dropped from the output, so it changes only with what it shows."""
+    import nbformat
+    import papermill
+    from .params import PIPELINE_ENV
+    parameters = {name: _scalar(value) for name, value in args.p}
+    os.environ[PIPELINE_ENV] = "1"
+    args.target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(str(args.source), str(args.target), parameters=parameters, progress_bar=False,
+                                   log_output=False, cwd=None)
+    finally:
+        if args.target.exists():
+            nb = nbformat.read(str(args.target), as_version=4)
+            for key in ("start_time", "end_time", "duration", "environment_variables", "input_path", "output_path"):
+                nb.metadata.get("papermill", {}).pop(key, None)
+            for cell in nb.cells:
+                cell.metadata.pop("execution", None)
+                cell.metadata.pop("papermill", None)
+                if "injected-parameters" in cell.metadata.get("tags", []):
+                    cell["id"] = "injected-parameters"
+            nbformat.write(nb, str(args.target))
 
 
 def _check(args: argparse.Namespace) -> None:

@@ -86,10 +86,6 @@ def _check(value: Any, annotation: Any, key: str) -> Any:
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(errors[0] if len(errors) == 1 else f"{key} has the wrong type: got {_short(key)}={value!r}, expected {annotation}")
-    if annotation is type(None):
-        if value is None:
-            return None
-        raise ConfigError(f"{key} must be null, got {_short(key)}={value!r}")
     if origin is Literal:
         if type(value).__module__ == "torch" and str(value).startswith("torch."):  # torch.float64 -> "float64"
             value = str(value)[len("torch."):]
@@ -100,10 +96,6 @@ def _check(value: Any, annotation: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key} must be a list, got {_short(key)}={value!r}")
         return tuple(_check(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key} must be a mapping, got {_short(key)}={value!r}")
-        return dict(value)
     if dataclasses.is_dataclass(annotation):
         return value if isinstance(value, annotation) else from_dict(annotation, value, path=f"{key}.")
     if annotation is float:
@@ -127,12 +119,7 @@ class Settings:
         hints, path = _hints(type(self)), _PATH.get()
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, _check(getattr(self, f.name), hints[f.name], path + f.name))
-        try:
-            self.check()
-        except ConfigError:
-            raise
-        except ValueError as e:
-            raise ConfigError(f"{path}{e}") from None
+        self.check()  # a plain ValueError gets the dotted key from from_dict
 
     def check(self) -> None:
         """Cross-field rules (raise ``ValueError``); none by default."""
@@ -156,7 +143,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, *, prefix: str = "", pa
         return cls(**data)
     except ConfigError:
         raise
-    except ValueError as e:  # a plain dataclass's own check
+    except ValueError as e:  # a cross-field check (Settings.check, a plain dataclass's own)
         raise ConfigError(f"{full}{e}") from None
     finally:
         _PATH.reset(token)

@@ -23,12 +23,8 @@ STAGE_MODULES = (f"{_PKG}.stages",)
 
 
 def _file(module: str) -> Path | None:
-    parts = module.split(".")[1:]
-    base = PACKAGE_DIR.joinpath(*parts)
-    for candidate in (base / "__init__.py", base.with_suffix(".py")):
-        if candidate.is_file():
-            return candidate
-    return None
+    base = PACKAGE_DIR.joinpath(*module.split(".")[1:])
+    return next((c for c in (base / "__init__.py", base.with_suffix(".py")) if c.is_file()), None)
 
 
 @functools.cache
@@ -40,17 +36,13 @@ def _resolve(node: ast.ImportFrom | ast.Import, module: str, is_package: bool) -
     """Absolute ``hdd_lib`` module names an import statement of ``module`` loads."""
     if isinstance(node, ast.Import):
         return [a.name for a in node.names if a.name.split(".")[0] == _PKG]
+    target = node.module or ""
     if node.level:
         base = module.split(".")
-        base = base[: len(base) - node.level + (1 if is_package else 0)]
-        target = ".".join(base + ([node.module] if node.module else []))
-    else:
-        target = node.module or ""
+        target = ".".join(base[: len(base) - node.level + is_package] + ([target] if target else []))
     if target.split(".")[0] != _PKG:
         return []
-    out = [target]
-    out += [f"{target}.{a.name}" for a in node.names if _file(f"{target}.{a.name}") is not None]
-    return out
+    return [target] + [f"{target}.{a.name}" for a in node.names if _file(f"{target}.{a.name}") is not None]
 
 
 def _imports(module: str, function: str | None = None) -> set[str]:
@@ -59,9 +51,8 @@ def _imports(module: str, function: str | None = None) -> set[str]:
         return set()
     is_package = path.name == "__init__.py"
     tree = _tree(path)
-    nodes: Iterable[ast.AST]
     if function is None:
-        nodes = ast.walk(tree)
+        nodes: Iterable[ast.AST] = ast.walk(tree)
     else:  # module level and class bodies, plus the one function
         top = [n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         fns = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == function]
@@ -80,10 +71,7 @@ def _imports(module: str, function: str | None = None) -> set[str]:
 
 def closure(entries: Iterable[str]) -> list[str]:
     """Sorted module names run by ``entries`` (``"hdd_lib.x"`` or ``"hdd_lib.x:function"``)."""
-    todo: list[tuple[str, str | None]] = []
-    for entry in entries:
-        module, _, function = entry.partition(":")
-        todo.append((module, function or None))
+    todo = [(module, function or None) for module, _, function in (e.partition(":") for e in entries)]
     seen: set[str] = set()
     while todo:
         module, function = todo.pop()
@@ -145,17 +133,9 @@ def notebook_entries(notebook: str | Path) -> list[str]:
 
 def stage_deps(notebook: str | Path) -> list[str]:
     """Repository-relative paths of the code a notebook runs (a wholly used package as its folder)."""
-    modules = closure(notebook_entries(notebook))
-    files = {_file(m) for m in modules}
-    out = set()
-    for f in files:
-        folder = f.parent
-        package_files = set(folder.glob("*.py"))
-        if folder != PACKAGE_DIR and package_files <= files:
-            out.add(f"{folder.relative_to(PACKAGE_DIR.parent)}/")
-        else:
-            out.add(str(f.relative_to(PACKAGE_DIR.parent)))
-    return sorted(out)
+    root, files = PACKAGE_DIR.parent, {_file(m) for m in closure(notebook_entries(notebook))}
+    whole = {f.parent for f in files if f.parent != PACKAGE_DIR and set(f.parent.glob("*.py")) <= files}
+    return sorted({f"{f.parent.relative_to(root)}/" if f.parent in whole else str(f.relative_to(root)) for f in files})
 
 
 def dvc_deps(dvc_yaml: str | Path, *, write: bool = False) -> dict[str, tuple[list[str], list[str]]]:

@@ -14,7 +14,6 @@ import dataclasses
 import itertools
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +24,7 @@ from .config import Count, DataConfig, DistillConfig, EvalConfig, Fraction, Mode
 from .storage import atomic_write
 
 __all__ = ["Paths", "StageConfig", "find_root", "load_params", "check_params", "load_config", "run_id",
-           "use_profile", "cells", "data_copy_label", "PARAMS_FILE", "PIPELINE_ENV", "STAGES"]
+           "use_profile", "cells", "data_copy_label", "short_errors", "PARAMS_FILE", "PIPELINE_ENV", "STAGES"]
 
 PARAMS_FILE = "params.yaml"
 #: Set (to 1) by dvc.yaml: the notebook runs for the pipeline and may write under results/.
@@ -44,6 +43,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "figures": ("report", "geometry"),
 }
 _AXES = ("dataset", "ipc", "method", "strategy", "loss")
+_PACKAGE = Path(__file__).resolve().parent
 
 
 def data_copy_label(dataset: str) -> str:
@@ -54,7 +54,7 @@ def data_copy_label(dataset: str) -> str:
 
 def find_root(start: str | os.PathLike | None = None) -> Path:
     """Nearest folder at or above ``start`` (default: cwd, then this package) with dvc.yaml and params.yaml."""
-    candidates = [Path(start or os.getcwd()).resolve(), Path(__file__).resolve().parent]
+    candidates = [Path(start or os.getcwd()).resolve(), _PACKAGE]
     for base in candidates:
         for folder in (base, *base.parents):
             if (folder / "dvc.yaml").is_file() and (folder / PARAMS_FILE).is_file():
@@ -83,17 +83,9 @@ class Paths:
         mine = self.out / rel
         return mine if mine.exists() else self.root / "results" / rel
 
-    @property
-    def tables(self) -> Path:
-        return self.out / "tables"
-
-    @property
-    def figures(self) -> Path:
-        return self.out / "figures"
-
-    @property
-    def records(self) -> Path:
-        return self.out / "records"
+    tables = property(lambda self: self.out / "tables")
+    figures = property(lambda self: self.out / "figures")
+    records = property(lambda self: self.out / "records")
 
     def run_dir(self, rid: str) -> Path:
         return self.out / "runs" / rid
@@ -128,10 +120,10 @@ class _Yaml12Loader(yaml.SafeLoader):
     """YAML 1.2 booleans and floats, as DVC reads them: ``off`` stays a string (``dvc exp run -S``
     drops its quotes), ``1e-6`` is a float."""
 
+    yaml_implicit_resolvers = {first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+                               for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
-_Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
 _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                     list("tTfF"))
 _Yaml12Loader.add_implicit_resolver(
@@ -143,9 +135,9 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader)
 
 
-def load_params(root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """``params.yaml`` as a dict (a malformed file raises ``ValueError`` naming it)."""
-    path = (Path(root) if root else find_root()) / PARAMS_FILE
+def load_params(root: str | os.PathLike | None = None, *, path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """``root/params.yaml`` (or the file ``path``) as a dict (a malformed file raises ``ValueError`` naming it)."""
+    path = Path(path) if path else (Path(root) if root else find_root()) / PARAMS_FILE
     try:
         params = read_yaml(path.read_text())
     except yaml.YAMLError as e:
@@ -229,20 +221,16 @@ def _merge(base: Any, extra: Any, where: str) -> Any:
     return copy.deepcopy(extra)
 
 
-def _loss_names(loss: Any) -> list[str]:
-    specs = loss if isinstance(loss, list) else [loss]
-    return [s if isinstance(s, str) else (s or {}).get("name") for s in specs]
+def _listed(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def _matches(when: dict[str, Any], cell: dict[str, Any], where: str) -> bool:
-    for axis, want in when.items():
+    """Whether every axis of a rule's ``when`` holds one of the cell's values."""
+    for axis in when:
         if axis not in _AXES:
             raise ValueError(f"{where} uses unknown axis {axis!r}; known: {', '.join(_AXES)}")
-        allowed = want if isinstance(want, list) else [want]
-        have = cell[axis] if isinstance(cell[axis], list) else [cell[axis]]
-        if not any(h in allowed for h in have):
-            return False
-    return True
+    return all(any(h in _listed(want) for h in _listed(cell[axis])) for axis, want in when.items())
 
 
 def _method_spec(methods: dict[str, Any], method: str) -> dict[str, Any]:
@@ -252,20 +240,8 @@ def _method_spec(methods: dict[str, Any], method: str) -> dict[str, Any]:
     spec = methods[method]
     if not isinstance(spec, dict) or "strategy" not in spec or "loss" not in spec:
         raise ValueError(f"methods.{method} must be a mapping with 'strategy' and 'loss', got {spec!r}")
-    as_map = lambda s: {"name": s} if isinstance(s, str) else s  # noqa: E731
-    loss = [as_map(s) for s in spec["loss"]] if isinstance(spec["loss"], list) else as_map(spec["loss"])
-    return {**spec, "loss": loss}
-
-
-def _check_method(methods: dict[str, Any], method: str) -> None:
-    """Validate a method's own strategy name and loss settings, where params.yaml states them."""
-    from .losses import LOSSES
-    from .strategies import STRATEGIES
-    spec = _method_spec(methods, method)
-    STRATEGIES.get(spec["strategy"])
-    for i, loss in enumerate(spec["loss"] if isinstance(spec["loss"], list) else [spec["loss"]]):
-        where = f"methods.{method}.loss" + (f"[{i}]" if isinstance(spec["loss"], list) else "")
-        LOSSES.resolve(loss, prefix=f"{where}.")
+    loss = [{"name": s} if isinstance(s, str) else s for s in _listed(spec["loss"])]
+    return {**spec, "loss": loss if isinstance(spec["loss"], list) else loss[0]}
 
 
 def resolve_distill(params: dict[str, Any], dataset: str, ipc: int, method: str, seed: int = 0,
@@ -278,7 +254,7 @@ def resolve_distill(params: dict[str, Any], dataset: str, ipc: int, method: str,
     section.pop("curve_every", None)
     section = _merge(section, spec, f"methods.{method}")
     cell = {"dataset": dataset, "ipc": ipc, "method": method, "strategy": section["strategy"],
-            "loss": _loss_names(section["loss"])}
+            "loss": [(s or {}).get("name") for s in _listed(section["loss"])]}
     for i, rule in enumerate(rules):
         where = f"distill.settings[{i}]"
         if not isinstance(rule, dict) or set(rule) - {"when", "set"}:
@@ -322,18 +298,15 @@ def check_params(params: dict[str, Any]) -> None:
         raise ValueError("ablation.variants must be a mapping of variant names to settings")
     if not isinstance(params["methods"], dict) or not params["methods"]:
         raise ValueError("methods must map method names to {strategy: ..., loss: ...}")
-    for method in params["methods"]:
-        _check_method(params["methods"], method)
-    for grid in ("grid", "crossarch_grid", "prune_grid"):
-        for cell in cells(typed[grid]):
-            d = resolve_distill(params, **cell)
-            _resolve_eval(params, d, cell["seed"], None)
-    ablation = typed["ablation_grid"]
-    for cell in cells(ablation):
-        resolve_distill(params, method=ablation.method, **cell)
-    for method in typed["report"].methods:
-        if method not in params["methods"]:
-            raise ValueError(f"report.methods names {method!r}, which is not in methods")
+    for method in params["methods"]:  # each method's own strategy name and loss settings
+        spec = _method_spec(params["methods"], method)
+        from_dict(DistillConfig, {"strategy": spec["strategy"], "loss": spec["loss"]}, prefix=f"methods.{method}.")
+    for cell in (c for grid in ("grid", "crossarch_grid", "prune_grid") for c in cells(typed[grid])):
+        _resolve_eval(params, resolve_distill(params, **cell), cell["seed"], None)
+    for cell in cells(typed["ablation_grid"]):
+        resolve_distill(params, method=typed["ablation_grid"].method, **cell)
+    for method in (m for m in typed["report"].methods if m not in params["methods"]):
+        raise ValueError(f"report.methods names {method!r}, which is not in methods")
 
 
 @dataclass(frozen=True)
@@ -360,11 +333,8 @@ class StageConfig:
 
 def load_config(stage: str, *, dataset: str = "", ipc: int | None = None, method: str | None = None, seed: int = 0,
                 variant: str | None = None, root: str | os.PathLike | None = None, **overrides: Any) -> StageConfig:
-    """Typed settings for one execution of ``stage`` on one grid cell, after validating all of params.yaml.
-
-    ``overrides`` replace ``distill``/``data`` fields (``iterations=``, ``data_root=``); ``None`` ones are ignored.
-    """
-    from .notebook import short_errors
+    """Typed settings for one execution of ``stage`` on one grid cell, after validating all of params.yaml;
+    ``overrides`` replace ``distill``/``data`` fields (``iterations=``, ``data_root=``), ``None`` ones ignored."""
     short_errors()
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
@@ -396,6 +366,27 @@ def load_config(stage: str, *, dataset: str = "", ipc: int | None = None, method
                        curve=curve, curve_every=int(params["distill"].get("curve_every", 0) or 0), variant=variant)
 
 
+def short_errors() -> None:
+    """In an IPython kernel, show ``ValueError``/``OSError`` raised inside ``hdd_lib`` as one line."""
+    try:
+        ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        return
+    if ip is None or os.environ.get("HDD_DEBUG"):
+        return
+    def handler(shell, etype, value, tb, tb_offset=None):
+        last = tb
+        while last is not None and last.tb_next is not None:
+            last = last.tb_next
+        if last is None or not Path(last.tb_frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE):
+            return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+        lines = [f"{etype.__name__}: {value}", "(set HDD_DEBUG=1 for the traceback)"]
+        builtin = next(c for c in etype.__mro__ if c.__module__ == "builtins")  # what papermill reports as ename
+        shell._showtraceback(builtin, value, lines)
+        return lines
+    ip.set_custom_exc((ValueError, OSError), handler)
+
+
 def use_profile(name: str, root: str | os.PathLike | None = None) -> Path:
     """Make ``profiles/<name>.yaml`` the active ``params.yaml`` (atomically, after validating it)."""
     root = find_root(root)
@@ -403,12 +394,5 @@ def use_profile(name: str, root: str | os.PathLike | None = None) -> Path:
     if not source.is_file():
         known = sorted(p.stem for p in (root / "profiles").glob("*.yaml"))
         raise ValueError(f"unknown profile {name!r}; known: {', '.join(known)}")
-    check_params(load_params_file(source))
-    return atomic_write(root / PARAMS_FILE, lambda f: shutil.copyfileobj(source.open("rb"), f))
-
-
-def load_params_file(path: Path) -> dict[str, Any]:
-    params = read_yaml(path.read_text())
-    if not isinstance(params, dict):
-        raise ValueError(f"{path} must hold a mapping of sections")
-    return params
+    check_params(load_params(path=source))
+    return atomic_write(root / PARAMS_FILE, lambda f: f.write(source.read_bytes()))

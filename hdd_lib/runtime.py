@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import random
 import warnings
 from typing import Callable
 
-import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything", "autocast", "use_bf16", "use_bf16_real", "cpu_has_bf16",
+__all__ = ["resolve_device", "autocast", "use_bf16", "use_bf16_real", "cpu_has_bf16",
            "compiled"]
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
@@ -28,18 +26,9 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch's global RNGs (the library itself draws only from explicit generators)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def use_bf16(amp: str, device: torch.device) -> bool:
     """Whether networks run under bf16 autocast: ``"auto"`` means on CUDA only."""
-    if amp == "bf16":
-        return True
-    return amp == "auto" and device.type == "cuda"
+    return amp == "bf16" or (amp == "auto" and device.type == "cuda")
 
 
 def cpu_has_bf16() -> bool:
@@ -53,16 +42,12 @@ def use_bf16_real(precision: str, amp: str, device: torch.device) -> bool:
     as ``amp`` says, or on a CPU with native bf16 (:func:`cpu_has_bf16`)."""
     if precision != "auto":
         return precision == "bf16"
-    if amp == "off":
-        return False
-    return use_bf16(amp, device) or (device.type == "cpu" and cpu_has_bf16())
+    return amp != "off" and (use_bf16(amp, device) or (device.type == "cpu" and cpu_has_bf16()))
 
 
 def autocast(enabled: bool, device: torch.device):
     """bf16 autocast on ``device`` when ``enabled``; norms and losses stay in float32 (autocast's lists)."""
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 
 def compiled(fn: Callable, *, name: str = "the network") -> Callable:
@@ -71,14 +56,13 @@ def compiled(fn: Callable, *, name: str = "the network") -> Callable:
     state = {"fn": torch.compile(fn, dynamic=False)}
 
     def call(*args, **kwargs):
-        if state["fn"] is fn:
-            return fn(*args, **kwargs)
-        try:
-            return state["fn"](*args, **kwargs)
-        except Exception as e:  # noqa: BLE001 - any compile failure: run eagerly instead
-            warnings.warn(f"torch.compile of {name} failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-                          "running it uncompiled", RuntimeWarning, stacklevel=2)
-            state["fn"] = fn
-            return fn(*args, **kwargs)
+        if state["fn"] is not fn:
+            try:
+                return state["fn"](*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - any compile failure: run eagerly instead
+                warnings.warn(f"torch.compile of {name} failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                              "running it uncompiled", RuntimeWarning, stacklevel=2)
+                state["fn"] = fn
+        return fn(*args, **kwargs)
 
     return call

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import provenance
 from .params import StageConfig, in_pipeline
-from .storage import load_json, save_json
+from .storage import save_json
 
 __all__ = ["dataset_summary", "geometry_summary", "distill_cell", "evaluate_cell", "prune_cell", "prune_sweep"]
 

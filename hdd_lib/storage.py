@@ -6,6 +6,7 @@ interruption cannot leave a truncated file; stale temporary files are removed by
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -36,11 +37,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed writer
-        try:
+        with contextlib.suppress(OSError):
             if time.time() - old.stat().st_mtime > STALE_TMP_SECONDS:
                 old.unlink()
-        except OSError:
-            pass
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else NEW_FILE_MODE)
@@ -50,7 +49,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
@@ -59,16 +58,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
 
 def _fsync_dir(folder: Path) -> None:
     """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def writable_dir(path: str | os.PathLike, *, what: str = "output folder") -> Path:
@@ -90,11 +85,8 @@ class RunLockedError(ValueError):
 
 
 class RunLock:
-    """Exclusive lock on a run folder (``<folder>/.lock``), held for the duration of a ``with`` block.
-
-    ``fcntl.flock``: the kernel releases it when the holder dies; a second live run raises
-    :class:`RunLockedError` naming the holder. A no-op where ``fcntl`` is unavailable.
-    """
+    """Exclusive ``fcntl.flock`` on ``<folder>/.lock`` for a ``with`` block (released by the kernel when the holder
+    dies); a second live run raises :class:`RunLockedError` naming the holder. A no-op without ``fcntl``."""
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.path = writable_dir(folder, what="run folder") / ".lock"
@@ -153,8 +145,7 @@ def save_torch(path: str | os.PathLike, obj: Any) -> Path:
 
 def load_torch(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load`` (weights only: plain tensors and containers) with a clear error for a corrupt file."""
-    path = Path(path)
-    if not path.exists():
+    if not Path(path).exists():
         raise FileNotFoundError(f"no such file: {path}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)

@@ -5,8 +5,8 @@ File format (``torch.save`` of plain tensors and containers, loadable with ``wei
     {"format": "hdd_lib.synset/1", "images": [C, ipc, ch, H, W] float32 (normalised),
      "factor": 1 | 2 (IDM mosaics), "labels": [N] of the expanded set, "meta": {...}}
 
-``meta`` holds the dataset spec, the full config, the data and code digests and the loss history,
-so a file is self-describing and identical for identical runs (volatile provenance is kept apart).
+``meta`` (dataset spec, config, data and code digests, loss history) makes a file self-describing and identical
+for identical runs; volatile provenance (time, machine, commit) is kept apart, unsaved.
 """
 
 from __future__ import annotations
@@ -56,10 +56,7 @@ def encode(images: torch.Tensor, factor: int) -> torch.Tensor:
 
 @dataclass
 class SyntheticSet:
-    """``images`` ``[C, ipc, ch, H, W]`` as optimised, normalised (``factor x factor`` mosaics if ``factor > 1``).
-
-    ``meta`` (saved; identical for identical runs): dataset spec, config, digests, loss history.
-    """
+    """``images`` ``[C, ipc, ch, H, W]`` as optimised, normalised (``factor x factor`` mosaics if ``factor > 1``)."""
 
     images: torch.Tensor
     factor: int = 1
@@ -72,14 +69,8 @@ class SyntheticSet:
         if self.factor < 1:
             raise ValueError(f"factor must be >= 1, got factor={self.factor}")
 
-    @property
-    def num_classes(self) -> int:
-        return self.images.shape[0]
-
-    @property
-    def ipc(self) -> int:
-        """Stored images per class."""
-        return self.images.shape[1]
+    num_classes = property(lambda self: self.images.shape[0])
+    ipc = property(lambda self: self.images.shape[1], doc="Stored images per class.")
 
     def per_class(self) -> torch.Tensor:
         """Training images grouped by class, ``[C, ipc * factor**2, ch, H, W]``."""

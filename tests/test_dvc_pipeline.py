@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from hdd_lib.params import _merge
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
@@ -69,13 +71,6 @@ CI_NARROWING = {
 }
 
 
-def merged(base: dict, changes: dict) -> dict:
-    out = dict(base)
-    for key, value in changes.items():
-        out[key] = merged(base.get(key) or {}, value) if isinstance(value, dict) else value
-    return out
-
-
 @pytest.fixture(scope="module")
 def reproduced(repo) -> Path:
     """The README's main job: ``dvc repro`` with the committed params.yaml (the cpu profile, narrowed), committed."""
@@ -84,7 +79,8 @@ def reproduced(repo) -> Path:
     params = repo / "params.yaml"
     assert params.read_text() == (repo / "profiles" / "cpu.yaml").read_text(), \
         "params.yaml must be the cpu profile: it is what `dvc repro` runs on a fresh machine"
-    params.write_text(yaml.safe_dump(merged(yaml.safe_load(params.read_text()), CI_NARROWING), sort_keys=False))
+    narrowed = _merge(yaml.safe_load(params.read_text()), CI_NARROWING, "CI_NARROWING")
+    params.write_text(yaml.safe_dump(narrowed, sort_keys=False))
     run(GIT + ["commit", "-qam", "narrowed for CI"], repo)
     dvc("repro", cwd=repo)
     run(GIT + ["add", "-A"], repo)
