@@ -13,12 +13,11 @@ import copy
 import dataclasses
 import itertools
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 from .config import Count, DataConfig, DistillConfig, EvalConfig, Fraction, ModelConfig, Positive, Settings, from_dict, to_dict
 from .storage import atomic_write
@@ -116,23 +115,9 @@ def run_id(dataset: str, ipc: int, method: str, seed: int, variant: str | None =
     return f"{dataset}-ipc{ipc}-{f'{method}_{variant}' if variant else method}-s{seed}"
 
 
-class _Yaml12Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans and floats, as DVC reads them: ``off`` stays a string (``dvc exp run -S``
-    drops its quotes), ``1e-6`` is a float."""
-
-    yaml_implicit_resolvers = {first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
-                               for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-
-_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                    list("tTfF"))
-_Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
-
-
 def read_yaml(text: str) -> Any:
-    """Parse YAML text with YAML 1.2's booleans and floats (see :class:`_Yaml12Loader`)."""
-    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader)
+    """Parse YAML 1.2, as DVC reads it: ``off`` stays a string (``dvc exp run -S`` drops its quotes), ``1e-6`` is a float."""
+    return YAML(typ="safe", pure=True).load(text)
 
 
 def load_params(root: str | os.PathLike | None = None, *, path: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -140,7 +125,7 @@ def load_params(root: str | os.PathLike | None = None, *, path: str | os.PathLik
     path = Path(path) if path else (Path(root) if root else find_root()) / PARAMS_FILE
     try:
         params = read_yaml(path.read_text())
-    except yaml.YAMLError as e:
+    except YAMLError as e:
         raise ValueError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(params, dict):
         raise ValueError(f"{path} must hold a mapping of sections, got {type(params).__name__}")
