@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from ..params import Paths, run_id
 from ..storage import atomic_write, load_json
 from ..synset import SyntheticSet
-from .published import PAPER_DATASET, paper_numbers
+from .published import paper_numbers, paper_pruning
 from .tidy import (SCORES, accuracies, arch_label, arch_order, known_methods, load_metrics, method_label, method_order,
                    ordered, pooled, tidy_curves)
 
@@ -232,8 +232,7 @@ def pruning_curves(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame
         for s in ordered(sel["score"], SCORES):
             r = sel[sel["score"] == s].sort_values("keep")
             band(ax, r["keep"], r["mean"], r["std"], colors[s], SCORES.get(s, s))
-        p = pub[(pub["dataset"] == PAPER_DATASET.get(d, d)) & (pub["ipc"] == ipc) & (pub["base_method"] == me)] \
-            if len(pub) else pub
+        p = paper_pruning(pub, d, ipc, me)
         if len(p):
             ax.plot(p["keep"].astype(float), p["mean"].astype(float), "x", color="k", markersize=6,
                     label="paper (hyperbolic)")
