@@ -88,7 +88,7 @@ def main_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame | N
         display.append(line)
     notes = [n_note(tidy, arch_label(model))]
     if with_paper:
-        used = sorted({r["paper_source"] for r in data if r["paper_source"]}, key=lambda s: SOURCES[s][0])
+        used = sorted(dict.fromkeys(r["paper_source"] for r in data if r["paper_source"]), key=lambda s: SOURCES[s][0])
         other = "; ".join(SOURCES[s][1] for s in used if s != "hdd_paper")
         notes.append("Paper numbers: " + "; ".join([SOURCES[s][1] for s in used if s == "hdd_paper"]
                                                    + ([f"{OTHER_SOURCE} the method's own paper: {other}"] if other else []))
