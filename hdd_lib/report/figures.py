@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from ..params import Paths, run_id
 from ..storage import atomic_write, load_json
 from ..synset import SyntheticSet
-from .published import PAPER_DATASET, paper_numbers
+from .published import paper_numbers, paper_pruning
 from .tidy import (SCORES, accuracies, arch_label, arch_order, known_methods, load_metrics, method_label, method_order,
                    ordered, pooled, tidy_curves)
 
@@ -77,14 +77,18 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float | None = Non
 
 
 # ----------------------------------------------------------------------------- drawing blocks
-def grid(n: int, *, ncols: int = 3, size: tuple[float, float] = (3.4, 2.7), sharey: bool = False):
-    """A new figure and its ``n`` panels (at least one) in rows of ``ncols``; ``size`` is per panel."""
+def grid(n: int, *, ncols: int = 3, size: tuple[float, float] = (3.4, 2.7), sharey: bool = False,
+         title: str | None = None):
+    """A new figure (``title``: its suptitle) and its ``n`` panels (at least one) in rows of ``ncols``; ``size`` is per
+    panel."""
     n = max(n, 1)
     cols = min(n, ncols)
     fig = Figure(figsize=(size[0] * cols, size[1] * math.ceil(n / cols)))
     axes = fig.subplots(math.ceil(n / cols), cols, sharey=sharey, squeeze=False).ravel().tolist()
     for ax in axes[n:]:
         ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
     return fig, axes[:n]
 
 
@@ -168,9 +172,7 @@ def accuracy_vs_iteration(metrics: Sequence[dict[str, Any]], *, methods: Sequenc
     df = tidy_curves(metrics)
     df = df if methods is None else df[df["method"].isin(methods)]
     cells = df[["dataset", "ipc", "data_copy"]].drop_duplicates(["dataset", "ipc"])
-    fig, axes = grid(len(cells))
-    if title:
-        fig.suptitle(title)
+    fig, axes = grid(len(cells), title=title)
     if df.empty:
         empty(axes[0], "no accuracy-vs-iteration data\n(evaluation during distillation was off)")
         return fig
@@ -223,17 +225,14 @@ def pruning_curves(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame
     df = pooled(accuracies(metrics), ["dataset", "ipc", "method", "score", "keep"])
     pub = paper_numbers(published, pruning=True)
     cells = df[["dataset", "ipc", "method", "data_copy"]].drop_duplicates(["dataset", "ipc", "method"])
-    fig, axes = grid(len(cells), sharey=True)
-    if title:
-        fig.suptitle(title)
+    fig, axes = grid(len(cells), sharey=True, title=title)
     colors = dict(zip(ordered(df["score"], SCORES), palette(df["score"].nunique())))
     for ax, (d, ipc, me, copy) in zip(axes, cells.itertuples(index=False)):
         sel = df[(df["dataset"] == d) & (df["ipc"] == ipc) & (df["method"] == me)]
         for s in ordered(sel["score"], SCORES):
             r = sel[sel["score"] == s].sort_values("keep")
             band(ax, r["keep"], r["mean"], r["std"], colors[s], SCORES.get(s, s))
-        p = pub[(pub["dataset"] == PAPER_DATASET.get(d, d)) & (pub["ipc"] == ipc) & (pub["base_method"] == me)] \
-            if len(pub) else pub
+        p = paper_pruning(pub, d, ipc, me)
         if len(p):
             ax.plot(p["keep"].astype(float), p["mean"].astype(float), "x", color="k", markersize=6,
                     label="paper (hyperbolic)")
@@ -247,9 +246,7 @@ def pruning_curves(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame
 def geodm_trajectories(records: Sequence[dict[str, Any]] | None, *, title: str | None = None) -> Figure:
     """GeoDM's geometry during distillation, from a ``distill.json`` history: curvatures ``k_H``, ``k_S`` (left) and
     factor weights ``w_E``, ``w_H``, ``w_S`` (right) vs iteration."""
-    fig, axes = grid(2, ncols=2)
-    if title:
-        fig.suptitle(title)
+    fig, axes = grid(2, ncols=2, title=title)
     pal = palette(3)
     colors = {"k_H": pal[1], "k_S": pal[2], "w_E": pal[0], "w_H": pal[1], "w_S": pal[2]}
     for ax, keys, ylabel, what in zip(axes, (("k_H", "k_S"), ("w_E", "w_H", "w_S")),

@@ -136,9 +136,7 @@ def geometry_figure(geo: dict[str, Any], *, median_fraction: float = 0.15, max_c
     ``median_fraction`` of the clamp radius (a point at distance :math:`r` is drawn at :math:`\tanh(r / 2\sqrt{k})`, so
     even half the clamp is at radius 0.987; 0.1–0.2 spreads the points; the title gives the factor). Class centroids are
     circles."""
-    fig, (hist, raw, scaled) = grid(3, size=(4.0, 4.0))
-    if title:
-        fig.suptitle(title)
+    fig, (hist, raw, scaled) = grid(3, size=(4.0, 4.0), title=title)
     feats = np.asarray(geo["features"], dtype=float)
     stats = geo.get("stats") or {}
     k = float((geo.get("summary") or {}).get("k") or 1.0)

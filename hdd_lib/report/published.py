@@ -16,7 +16,7 @@ from importlib import resources
 import pandas as pd
 
 __all__ = ["SOURCES", "PAPER_DATASET", "OTHER_SOURCE", "PRUNE_TAG", "load_published", "paper_numbers",
-           "paper_lookup"]
+           "paper_lookup", "paper_pruning"]
 
 #: Published-number sources: key -> (priority, lower wins; citation).
 SOURCES = {
@@ -60,3 +60,10 @@ def paper_lookup(published: pd.DataFrame | None = None) -> dict[tuple, tuple]:
     """The resolved main-table numbers as ``{(dataset, ipc, method): row}`` (named tuples: ``mean``, ``std``,
     ``source``, ...)."""
     return {(r.dataset, int(r.ipc), r.method): r for r in paper_numbers(published).itertuples()}
+
+
+def paper_pruning(pub: pd.DataFrame, dataset: str, ipc: int, method: str) -> pd.DataFrame:
+    """The rows of ``pub`` (:func:`paper_numbers` with ``pruning``) for a run's dataset (:data:`PAPER_DATASET`), IPC and
+    method."""
+    return pub[(pub["dataset"] == PAPER_DATASET.get(dataset, dataset)) & (pub["ipc"] == ipc)
+               & (pub["base_method"] == method)] if len(pub) else pub

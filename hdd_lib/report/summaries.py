@@ -91,10 +91,10 @@ def metrics_markdown(metrics: dict[str, Any], *, digits: int = 2) -> str:
             f"{metrics.get('data_copy') or metrics.get('dataset', '?')}, IPC {metrics.get('ipc', '?')}, "
             f"seed {metrics.get('seed', '?')}** (`{metrics.get('run_id', '?')}`, {metrics.get('kind', 'eval')})")
     results = metrics.get("results") or {}
-    rows = [{"Architecture": arch_label(a), "test accuracy (%)": cell(float((results[a] or {}).get("mean", math.nan)),
-                                                                   float((results[a] or {}).get("std", math.nan)), digits),
-             "n": len((results[a] or {}).get("accs") or []) or MISSING,
-             "s/model": _num((results[a] or {}).get("seconds_per_model"), 1)} for a in arch_order(results)]
+    rows = [{"Architecture": arch_label(a), "test accuracy (%)": cell(float(r.get("mean", math.nan)),
+                                                                   float(r.get("std", math.nan)), digits),
+             "n": len(r.get("accs") or []) or MISSING, "s/model": _num(r.get("seconds_per_model"), 1)}
+            for a in arch_order(results) for r in [results[a] or {}]]
     lines = [head, "", _table(rows, ["test accuracy (%)", "n", "s/model"]) if rows else f"{MISSING} no results."]
     if metrics.get("distill_seconds") is not None:
         lines += ["", f"Distillation: {_num(metrics['distill_seconds'], 0)} s."]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..storage import atomic_write
-from .published import OTHER_SOURCE, PAPER_DATASET, SOURCES, load_published, paper_lookup, paper_numbers
+from .published import OTHER_SOURCE, PAPER_DATASET, SOURCES, load_published, paper_lookup, paper_numbers, paper_pruning
 from .render import MISSING, Table, cell, fmt, n_note, ratio_label, read_table_csv, usual_n, write_table
 from .summaries import metrics_markdown, norm_markdown, summary_markdown
 from .tidy import (CURVE_COLUMNS, SCORES, accuracies, arch_label, arch_order, curve_rows, load_metrics,
@@ -34,12 +34,22 @@ CURVES_FILE = "curves.csv"
 _SETTING_LABELS = {"factors": "Factors", "lambda_ot": "λ_OT", "learn": "Learn"}
 
 
-def _cells(tidy: pd.DataFrame, keys: Sequence[str]) -> dict[tuple, Any]:
-    return {tuple(r[k] for k in keys): r for r in tidy.to_dict("records")}
+def _cells(tidy: pd.DataFrame, keys: Sequence[str], digits: int) -> dict[tuple, str]:
+    """Each row's shown cell (:func:`~.render.cell`, ``(n=…)`` off the usual count) by its ``keys``."""
+    n_usual = usual_n(tidy)
+    return {tuple(r[k] for k in keys): cell(r["mean"], r["std"], digits, r["n"], n_usual) for r in tidy.to_dict("records")}
 
 
-def _show(c: dict[str, Any] | None, digits: int, n_usual: int | None) -> str:
-    return cell(c["mean"], c["std"], digits, c["n"], n_usual) if c else MISSING
+def _groups(tidy: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """The distinct ``keys`` (dataset, IPC, ...) with their first ``data_copy``, in row order."""
+    return sort_rows(tidy[[*keys, "data_copy"]].drop_duplicates(keys), keys[2:])
+
+
+def _table(name: str, title: str, display: pd.DataFrame, data: pd.DataFrame, metrics: Sequence[dict[str, Any]],
+           notes: Sequence[str], protocol: str | None = None) -> Table:
+    """A :class:`Table` with the protocol line, then ``notes``, the profile warning and the provenance footnote."""
+    return Table(name, title, display, data, protocol or protocol_line(metrics),
+                 (*notes, *profile_notes(metrics), provenance_note(metrics)))
 
 
 def main_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame | None = None, model: str = "convnet",
@@ -51,9 +61,9 @@ def main_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame | N
     tidy = pooled(acc[acc["model"] == model], ["dataset", "ipc", "method", "model"])
     paper = paper_lookup(published)
     cols = list(methods) if methods is not None else method_order(tidy["method"])
-    cells = _cells(tidy, ["dataset", "ipc", "method"])
-    rows = sort_rows(tidy[["dataset", "ipc", "data_copy"]].drop_duplicates(["dataset", "ipc"]))
-    n_usual = usual_n(tidy)
+    stats = {(r["dataset"], r["ipc"], r["method"]): r for r in tidy.to_dict("records")}
+    shown = _cells(tidy, ["dataset", "ipc", "method"], digits)
+    rows = _groups(tidy, ["dataset", "ipc"])
     with_paper = [me for me in cols if any((PAPER_DATASET.get(d, d), i, me) in paper
                                            for d, i in zip(rows["dataset"], rows["ipc"]))]
     display, data, columns = [], [], ["Dataset", "IPC"]
@@ -62,25 +72,23 @@ def main_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame | N
     for d, i, copy in rows.itertuples(index=False):
         line = {"Dataset": copy, "IPC": str(i)}
         for me in cols:
-            c, p = cells.get((d, i, me)), paper.get((PAPER_DATASET.get(d, d), i, me))
-            ours, pm = c["mean"] if c else math.nan, float(p.mean) if p is not None else math.nan
-            delta = ours - pm if p is not None and c and c["n"] > 0 else math.nan
-            line[method_label(me)] = _show(c, digits, n_usual)
+            c, p, label = stats.get((d, i, me)), paper.get((PAPER_DATASET.get(d, d), i, me)), method_label(me)
+            pm, ps = (float(p.mean), float(p.std)) if p is not None else (math.nan, math.nan)
+            delta = c["mean"] - pm if c and c["n"] > 0 else math.nan
+            line[label] = shown.get((d, i, me), MISSING)
             if me in with_paper:
                 mark = "" if p is None or p.source == "hdd_paper" else OTHER_SOURCE
-                line[f"{method_label(me)} paper"] = cell(pm, float(p.std), digits) + mark if p is not None else MISSING
-                line[f"Δ {method_label(me)}"] = fmt(delta, digits, sign=True)
+                line[f"{label} paper"] = cell(pm, ps, digits) + mark if p is not None else MISSING
+                line[f"Δ {label}"] = fmt(delta, digits, sign=True)
             if c or p is not None:
-                data.append({"dataset": d, "data_copy": copy, "ipc": i, "method": me, "model": model, "mean": ours,
-                             "std": c["std"] if c else math.nan, "n": c["n"] if c else 0,
-                             "num_exp": c["num_exp"] if c else 0, "seeds": c["seeds"] if c else "",
-                             "paper_dataset": PAPER_DATASET.get(d, d) if p is not None else "", "paper_mean": pm,
-                             "paper_std": float(p.std) if p is not None else math.nan,
-                             "paper_source": p.source if p is not None else "", "delta": delta})
+                data.append({**_NO_RESULT, **(c or {}), "dataset": d, "data_copy": copy, "ipc": i, "method": me,
+                             "model": model, "paper_dataset": PAPER_DATASET.get(d, d) if p is not None else "",
+                             "paper_mean": pm, "paper_std": ps, "paper_source": p.source if p is not None else "",
+                             "delta": delta})
         display.append(line)
     notes = [n_note(tidy, arch_label(model))]
     if with_paper:
-        used = sorted({r["paper_source"] for r in data if r["paper_source"]}, key=lambda s: SOURCES[s][0])
+        used = sorted(dict.fromkeys(r["paper_source"] for r in data if r["paper_source"]), key=lambda s: SOURCES[s][0])
         other = "; ".join(SOURCES[s][1] for s in used if s != "hdd_paper")
         notes.append("Paper numbers: " + "; ".join([SOURCES[s][1] for s in used if s == "hdd_paper"]
                                                    + ([f"{OTHER_SOURCE} the method's own paper: {other}"] if other else []))
@@ -89,13 +97,14 @@ def main_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame | N
     if any(PAPER_DATASET.get(d, d) != d for d in rows["dataset"]):
         notes.append("Runs on a data copy (e.g. CIFAR-10 (JPEG copy)) are compared with the papers' numbers on the "
                      "original dataset.")
-    return Table(name, f"Test accuracy (%) of {arch_label(model)} trained on the distilled sets",
-                 pd.DataFrame(display, columns=columns), pd.DataFrame(data, columns=list(_MAIN_DATA)),
-                 protocol_line(metrics), (*notes, *profile_notes(metrics), provenance_note(metrics)))
+    return _table(name, f"Test accuracy (%) of {arch_label(model)} trained on the distilled sets",
+                  pd.DataFrame(display, columns=columns), pd.DataFrame(data, columns=_MAIN_DATA), metrics, notes)
 
 
-_MAIN_DATA = ("dataset", "data_copy", "ipc", "method", "model", "mean", "std", "n", "num_exp", "seeds",
-              "paper_dataset", "paper_mean", "paper_std", "paper_source", "delta")
+#: Columns of Table 1's CSV, and their values for a cell without our result.
+_MAIN_DATA = ["dataset", "data_copy", "ipc", "method", "model", "mean", "std", "n", "num_exp", "seeds",
+              "paper_dataset", "paper_mean", "paper_std", "paper_source", "delta"]
+_NO_RESULT = {"mean": math.nan, "std": math.nan, "n": 0, "num_exp": 0, "seeds": ""}
 
 
 def crossarch_table(metrics: Sequence[dict[str, Any]], *, methods: Sequence[str] | None = None,
@@ -104,51 +113,37 @@ def crossarch_table(metrics: Sequence[dict[str, Any]], *, methods: Sequence[str]
     acc = accuracies(metrics)
     tidy = pooled(acc if models is None else acc[acc["model"].isin(models)], ["dataset", "ipc", "method", "model"])
     archs = list(models) if models is not None else arch_order(tidy["model"])
-    cells = _cells(tidy, ["dataset", "ipc", "method", "model"])
-    n_usual = usual_n(tidy)
-    display = []
-    for d, i, copy in sort_rows(tidy[["dataset", "ipc", "data_copy"]].drop_duplicates(["dataset", "ipc"])).itertuples(index=False):
-        for me in (methods if methods is not None else method_order(tidy["method"])):
-            if methods is None and not any((d, i, me, a) in cells for a in archs):
-                continue
-            line = {"Dataset": copy, "IPC": str(i), "Method": method_label(me)}
-            for a in archs:
-                line[arch_label(a)] = _show(cells.get((d, i, me, a)), digits, n_usual)
-            display.append(line)
-    notes = (n_note(tidy, "each architecture trained from scratch on the distilled set"), *profile_notes(metrics),
-             provenance_note(metrics))
-    return Table(name, "Cross-architecture test accuracy (%) of the distilled sets",
-                 pd.DataFrame(display, columns=["Dataset", "IPC", "Method", *map(arch_label, archs)]),
-                 sort_rows(tidy, ["method", "model"]), protocol_line(metrics), notes)
+    shown = _cells(tidy, ["dataset", "ipc", "method", "model"], digits)
+    present = set(zip(tidy["dataset"], tidy["ipc"], tidy["method"]))
+    display = [[copy, str(i), method_label(me), *(shown.get((d, i, me, a), MISSING) for a in archs)]
+               for d, i, copy in _groups(tidy, ["dataset", "ipc"]).itertuples(index=False)
+               for me in (methods if methods is not None else method_order(tidy["method"]))
+               if methods is not None or (d, i, me) in present]
+    return _table(name, "Cross-architecture test accuracy (%) of the distilled sets",
+                  pd.DataFrame(display, columns=["Dataset", "IPC", "Method", *map(arch_label, archs)]),
+                  sort_rows(tidy, ["method", "model"]), metrics,
+                  [n_note(tidy, "each architecture trained from scratch on the distilled set")])
 
 
 def pruning_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame | None = None, digits: int = 1,
                   name: str = "table3_pruning") -> Table:
     """Table 3: accuracy after pruning the distilled set; rows dataset x IPC x method x score, columns keep ratios; a
     ``paper (hyperbolic)`` row follows a row group with published pruning numbers."""
-    tidy = pooled(accuracies(metrics), ["dataset", "ipc", "method", "score", "keep"])
+    keys = ["dataset", "ipc", "method", "score", "keep"]
+    tidy = pooled(accuracies(metrics), keys)
     pub = paper_numbers(published, pruning=True)
     keeps = sorted(set(tidy["keep"]), reverse=True)
-    cells = _cells(tidy, ["dataset", "ipc", "method", "score", "keep"])
-    n_usual = usual_n(tidy)
+    shown = _cells(tidy, keys, digits)
     display, paper_rows = [], []
-    for d, i, me, copy in sort_rows(tidy[["dataset", "ipc", "method", "data_copy"]].drop_duplicates(
-            ["dataset", "ipc", "method"]), ["method"]).itertuples(index=False):
-        base = {"Dataset": copy, "IPC": str(i), "Method": method_label(me)}
+    for d, i, me, copy in _groups(tidy, ["dataset", "ipc", "method"]).itertuples(index=False):
+        base = [copy, str(i), method_label(me)]
         for s in ordered(tidy.loc[(tidy["dataset"] == d) & (tidy["ipc"] == i) & (tidy["method"] == me), "score"], SCORES):
-            line = dict(base, Score=SCORES.get(s, s))
-            for kp in keeps:
-                line[f"keep {ratio_label(kp)}"] = _show(cells.get((d, i, me, s, kp)), digits, n_usual)
-            display.append(line)
-        p = pub[(pub["dataset"] == PAPER_DATASET.get(d, d)) & (pub["ipc"] == i) & (pub["base_method"] == me)] \
-            if len(pub) else pub
+            display.append([*base, SCORES.get(s, s), *(shown.get((d, i, me, s, kp), MISSING) for kp in keeps)])
+        p = paper_pruning(pub, d, i, me)
         if len(p):
-            line = dict(base, Score="paper (hyperbolic)")
-            for kp in keeps:
-                hit = p[np.isclose(p["keep"].astype(float), kp)]
-                line[f"keep {ratio_label(kp)}"] = cell(float(hit["mean"].iloc[0]), float(hit["std"].iloc[0]), digits) \
-                    if len(hit) else MISSING
-            display.append(line)
+            hits = [p[np.isclose(p["keep"].astype(float), kp)] for kp in keeps]
+            display.append([*base, "paper (hyperbolic)", *(cell(float(h["mean"].iloc[0]), float(h["std"].iloc[0]),
+                                                                 digits) if len(h) else MISSING for h in hits)])
             paper_rows += [{"data_copy": copy, "dataset": d, "ipc": i, "method": me, "score": "paper_hyperbolic",
                             "keep": float(r.keep), "mean": float(r.mean), "std": float(r.std), "n": math.nan,
                             "num_exp": math.nan, "seeds": "", "source": r.source} for r in p.itertuples()]
@@ -156,16 +151,15 @@ def pruning_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame 
              "Scores (hdd_lib.prune; the nearest are kept): hyperbolic = geodesic distance of each synthetic "
              "sample's lifted feature to its class's real Lorentzian centroid, Euclidean = feature-space distance "
              "to the real class mean, random = uniform scores. keep r = fraction of the set kept per class."]
+    data = sort_rows(tidy, ["method", "score", "keep"]).assign(source="ours")
     if paper_rows:
         notes.append("Paper rows: HDD's hyperbolic pruning, " + SOURCES["hdd_paper"][1] + "; the paper's ratios "
                      "0/20/40/80 % are read as the fraction pruned (keep 1.0/0.8/0.6/0.2), a reading SPEC calls "
                      "unclear; dataset and IPC inferred.")
-    data = sort_rows(tidy, ["method", "score", "keep"]).assign(source="ours")
-    if paper_rows:
         data = pd.concat([data, pd.DataFrame(paper_rows)], ignore_index=True)
-    return Table(name, "Test accuracy (%) after pruning the distilled set",
-                 pd.DataFrame(display, columns=["Dataset", "IPC", "Method", "Score", *(f"keep {ratio_label(k)}" for k in keeps)]),
-                 data, protocol_line(metrics), (*notes, *profile_notes(metrics), provenance_note(metrics)))
+    return _table(name, "Test accuracy (%) after pruning the distilled set",
+                  pd.DataFrame(display, columns=["Dataset", "IPC", "Method", "Score", *(f"keep {ratio_label(k)}" for k in keeps)]),
+                  data, metrics, notes)
 
 
 def ablation_table(metrics: Sequence[dict[str, Any]], *, model: str = "convnet", variants: Sequence[str] | None = None,
@@ -180,17 +174,15 @@ def ablation_table(metrics: Sequence[dict[str, Any]], *, model: str = "convnet",
     for m in metrics:
         settings.setdefault((m.get("dataset"), int(m.get("ipc", 0)), m.get("method"), m.get("variant", "?")),
                             m.get("variant_settings") or {})
-    keys = list(dict.fromkeys(k for s in settings.values() for k in s))
-    labels = {k: _SETTING_LABELS.get(k, k) for k in keys}
-    for k in keys:
+    labels = {k: _SETTING_LABELS.get(k, k) for k in dict.fromkeys(k for s in settings.values() for k in s)}
+    for k in labels:
         tidy[f"setting_{k}"] = [settings.get(c, {}).get(k) for c in
                                 zip(tidy["dataset"], tidy["ipc"], tidy["method"], tidy["variant"])]
     ipcs = sorted(set(tidy["ipc"]))
     seen = list(dict.fromkeys(tidy["variant"]))
     order = seen if variants is None else [*variants, *(v for v in seen if v not in variants)]
     show_method = tidy["method"].nunique() > 1
-    cells = _cells(tidy, ["dataset", "method", "variant", "ipc"])
-    n_usual = usual_n(tidy)
+    shown = _cells(tidy, ["dataset", "method", "variant", "ipc"], digits)
     display = []
     for d in sort_rows(tidy)["dataset"].unique():
         sel = tidy[tidy["dataset"] == d]
@@ -201,12 +193,10 @@ def ablation_table(metrics: Sequence[dict[str, Any]], *, model: str = "convnet",
                     continue
                 line = {"Dataset": sel["data_copy"].iloc[0], **({"Method": method_label(me)} if show_method else {}),
                         "Variant": v}
-                for k in keys:  # a setting that differs between the row's IPCs reads "a/b"
+                for k, label in labels.items():  # a setting that differs between the row's IPCs reads "a/b"
                     vals = [str(x) for x in vs[f"setting_{k}"] if x is not None and x == x]   # x != x: NaN
-                    line[labels[k]] = "/".join(dict.fromkeys(vals)) or MISSING
-                for i in ipcs:
-                    line[f"IPC {i}"] = _show(cells.get((d, me, v, i)), digits, n_usual)
-                display.append(line)
+                    line[label] = "/".join(dict.fromkeys(vals)) or MISSING
+                display.append({**line, **{f"IPC {i}": shown.get((d, me, v, i), MISSING) for i in ipcs}})
     display = pd.DataFrame(display, columns=["Dataset", *(["Method"] if show_method else []), "Variant",
                                              *labels.values(), *(f"IPC {i}" for i in ipcs)])
     shared = [c for c in labels.values() if len(display) and display[c].nunique() == 1]
@@ -214,11 +204,10 @@ def ablation_table(metrics: Sequence[dict[str, Any]], *, model: str = "convnet",
     if shared:
         protocol += " GeoDM settings of every row: " + ", ".join(
             f"{c} = {str(display[c].iloc[0]).replace(MISSING, 'None')}" for c in shared) + "."
-    notes = (n_note(tidy, arch_label(model)),
-             "Variants: GeoDM factors (E Euclidean, H hyperbolic, S spherical), OT weight λ_OT and how the geometry "
-             "parameters learn (joint, adversarial, fixed).", *profile_notes(metrics), provenance_note(metrics))
-    return Table(name, "GeoDM ablation: test accuracy (%) per variant", display.drop(columns=shared),
-                 sort_rows(tidy, ["method", "variant"]), protocol, notes)
+    notes = [n_note(tidy, arch_label(model)), "Variants: GeoDM factors (E Euclidean, H hyperbolic, S spherical), OT "
+             "weight λ_OT and how the geometry parameters learn (joint, adversarial, fixed)."]
+    return _table(name, "GeoDM ablation: test accuracy (%) per variant", display.drop(columns=shared),
+                  sort_rows(tidy, ["method", "variant"]), metrics, notes, protocol)
 
 
 def write_all(metrics_dir: str | os.PathLike, tables_dir: str | os.PathLike, *,

@@ -180,14 +180,12 @@ def tidy_curves(metrics: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- protocol line and notes
 def _values(metrics: Sequence[dict[str, Any]], get) -> str:
-    vals = []
-    for m in metrics:
+    def value(m: dict[str, Any]) -> Any:
         try:
-            v = get(m)
+            return get(m)
         except (KeyError, TypeError, AttributeError):
-            v = None
-        if v is not None and not isinstance(v, dict) and v not in vals:
-            vals.append(v)
+            return None
+    vals = dict.fromkeys(v for v in map(value, metrics) if v is not None and not isinstance(v, dict))
     return "/".join(str(v) for v in sorted(vals, key=str)) or "?"
 
 
