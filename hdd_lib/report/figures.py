@@ -21,11 +21,10 @@ from ..params import Paths, run_id
 from ..storage import atomic_write, load_json
 from ..synset import SyntheticSet
 from .published import paper_numbers, paper_pruning
-from .tidy import (SCORES, accuracies, arch_label, arch_order, known_methods, load_metrics, method_label, method_order,
-                   ordered, pooled, tidy_curves)
+from .tidy import SCORES, accuracies, known_methods, load_metrics, method_label, method_order, ordered, pooled, tidy_curves
 
 __all__ = ["STYLE", "FIGURES", "style", "styled", "save_figure", "history", "image_grid", "accuracy_vs_iteration",
-           "accuracy_bars", "pruning_curves", "geodm_trajectories", "loss_curve", "poincare_plot", "geometry_figure",
+           "pruning_curves", "geodm_trajectories", "loss_curve", "poincare_plot", "geometry_figure",
            "poincare_for_run", "write_all"]
 
 #: The style file applied to every figure.
@@ -191,29 +190,6 @@ def accuracy_vs_iteration(metrics: Sequence[dict[str, Any]], *, methods: Sequenc
     zero = " (0 here: one network per evaluation and one seed)" if (df["std"].fillna(0) == 0).all() else ""
     fig.supxlabel(f"error bars and bands: ± std (population) at each logged iteration, pooled over seeds{zero}",
                   fontsize=7, color="0.35")
-    return fig
-
-
-@styled
-def accuracy_bars(metrics: dict[str, Any], *, title: str | None = None) -> Figure:
-    """One evaluation (:func:`hdd_lib.stages.evaluate_cell`): per architecture a bar at the mean test accuracy with a ±
-    std error bar (population std) and every network's accuracy as a dot."""
-    acc = accuracies([metrics]).dropna(subset=["acc"])
-    archs = arch_order(acc["model"])
-    fig, (ax,) = grid(1, size=(max(3.2, 1.1 * len(archs) + 1.6), 3.4))
-    ax.set_title(title or metrics.get("run_id") or "test accuracy")
-    color = palette(1)[0]
-    rng = np.random.default_rng(0)  # fixed jitter: the same picture every time
-    for i, a in enumerate(archs):
-        accs = acc.loc[acc["model"] == a, "acc"].to_numpy()
-        mean, std = float(np.mean(accs)), float(np.std(accs))
-        ax.bar(i, mean, width=0.6, color=color, alpha=0.35, yerr=std, capsize=4, error_kw={"linewidth": 1.0})
-        ax.scatter(i + rng.uniform(-0.15, 0.15, accs.size), accs, s=14, color=color, edgecolors="k", linewidths=0.4,
-                   zorder=3)
-        ax.annotate(f"{mean:.1f} ± {std:.1f}\n(n={accs.size})", (i, mean + std), textcoords="offset points",
-                    xytext=(0, 4), ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(range(len(archs)), [arch_label(a) for a in archs])
-    ax.set(ylabel="test accuracy (%)", ylim=(0, min(100.0, 1.2 * acc["acc"].max() + 5)))
     return fig
 
 

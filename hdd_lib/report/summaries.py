@@ -2,7 +2,6 @@
 
     display(Markdown(tables.summary_markdown(summary)))        # 00_data: stages.dataset_summary
     display(Markdown(tables.norm_markdown(geo["summary"])))    # 01_geometry: stages.geometry_summary
-    display(Markdown(tables.metrics_markdown(metrics)))        # 03_evaluate: stages.evaluate_cell
 """
 
 from __future__ import annotations
@@ -12,10 +11,9 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .render import MISSING, cell, fmt
-from .tidy import arch_label, arch_order, method_label, protocol_line
+from .render import MISSING, fmt
 
-__all__ = ["summary_markdown", "norm_markdown", "metrics_markdown", "NORMALISATION_TOLERANCE"]
+__all__ = ["summary_markdown", "norm_markdown", "NORMALISATION_TOLERANCE"]
 
 #: How far the normalised training images' per-channel mean (from 0) and std (from 1) may be before
 #: :func:`summary_markdown` says the spec's constants do not fit the data copy.
@@ -81,21 +79,3 @@ def norm_markdown(summary: dict[str, Any]) -> str:
                      "(the rim of the disk).")
     return "\n".join(lines) + "\n"
 
-
-def metrics_markdown(metrics: dict[str, Any], *, digits: int = 2) -> str:
-    """An evaluation (:func:`hdd_lib.stages.evaluate_cell`): per architecture mean ± std test accuracy (%), networks and
-    seconds per network; the protocol line."""
-    variant = metrics.get("variant")
-    label = metrics.get("method_label") or method_label(metrics.get("method", "?"))
-    head = (f"**{label}{f' ({variant})' if variant else ''} on "
-            f"{metrics.get('data_copy') or metrics.get('dataset', '?')}, IPC {metrics.get('ipc', '?')}, "
-            f"seed {metrics.get('seed', '?')}** (`{metrics.get('run_id', '?')}`, {metrics.get('kind', 'eval')})")
-    results = metrics.get("results") or {}
-    rows = [{"Architecture": arch_label(a), "test accuracy (%)": cell(float(r.get("mean", math.nan)),
-                                                                   float(r.get("std", math.nan)), digits),
-             "n": len(r.get("accs") or []) or MISSING, "s/model": _num(r.get("seconds_per_model"), 1)}
-            for a in arch_order(results) for r in [results[a] or {}]]
-    lines = [head, "", _table(rows, ["test accuracy (%)", "n", "s/model"]) if rows else f"{MISSING} no results."]
-    if metrics.get("distill_seconds") is not None:
-        lines += ["", f"Distillation: {_num(metrics['distill_seconds'], 0)} s."]
-    return "\n".join([*lines, "", f"*{protocol_line([metrics])}*"]) + "\n"

@@ -17,13 +17,13 @@ import pandas as pd
 from ..storage import atomic_write
 from .published import OTHER_SOURCE, PAPER_DATASET, SOURCES, load_published, paper_lookup, paper_numbers, paper_pruning
 from .render import MISSING, Table, cell, fmt, n_note, ratio_label, read_table_csv, usual_n, write_table
-from .summaries import metrics_markdown, norm_markdown, summary_markdown
+from .summaries import norm_markdown, summary_markdown
 from .tidy import (CURVE_COLUMNS, SCORES, accuracies, arch_label, arch_order, curve_rows, load_metrics,
                    method_label, method_order, ordered, pooled, profile_notes, protocol_line, provenance_note, sort_rows)
 
 __all__ = ["main_table", "crossarch_table", "pruning_table", "ablation_table", "write_all", "KINDS", "CURVES_FILE",
            "MISSING", "Table", "write_table", "read_table_csv", "load_metrics", "load_published", "protocol_line",
-           "summary_markdown", "norm_markdown", "metrics_markdown"]
+           "summary_markdown", "norm_markdown"]
 
 #: Metric folders (under ``results/metrics``) read by :func:`write_all`, and the table each feeds.
 KINDS = {"eval": "table1_main", "crossarch": "table2_crossarch", "prune": "table3_pruning",

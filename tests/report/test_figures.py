@@ -108,18 +108,6 @@ def test_history_columns_skip_missing_and_non_finite_values():
     assert F.history(None, ("loss",)) == {}
 
 
-def test_accuracy_bars(tmp_path):
-    m = eval_metric("digits", 10, "dm_hdd", 0, [80.0, 82.0, 84.0], models=("resnet18", "convnet"))
-    m["results"]["resnet18"]["accs"] = [60.0, 70.0, 80.0]
-    fig = F.accuracy_bars(m, title="digits-ipc10-dm_hdd-s0")
-    ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["ConvNet", "ResNet18"]     # column order
-    assert [p.get_height() for p in ax.patches] == pytest.approx([82.0, 70.0])         # the means
-    assert [len(c.get_offsets()) for c in ax.collections if len(c.get_offsets()) == 3] == [3, 3]  # every network
-    assert "70.0 ± 8.2\n(n=3)" in [t.get_text() for t in ax.texts]                    # population std
-    assert png_size(fig, tmp_path / "bars.png") > 1000
-
-
 def test_grid_colours_and_style():
     fig, axes = F.grid(4, ncols=3)
     assert len(axes) == 4 and [ax.get_visible() for ax in fig.axes] == [True] * 4 + [False] * 2

@@ -12,7 +12,7 @@ from hdd_lib.report import tables
 from hdd_lib.report import summaries as S
 from hdd_lib.geometry import feature_norm_stats
 
-from . import eval_metric, md_rows
+from . import md_rows
 
 
 def _dataset_summary(**kw):
@@ -52,14 +52,3 @@ def test_norm_markdown_from_a_geometry_summary():
     unclamped = dict(summary, norms={"threshold": math.inf, "count": 3})
     assert "No radius clamp" in tables.norm_markdown(unclamped)
 
-
-def test_metrics_markdown_per_architecture_and_protocol():
-    m = eval_metric("digits", 10, "dm_hdd", 0, [80.0, 82.0], models=("resnet18", "convnet"))
-    m["distill_seconds"] = 12.3
-    md = tables.metrics_markdown(m)
-    assert md.startswith("**DM+HDD on Digits, IPC 10, seed 0** (`digits-ipc10-dm_hdd-s0`, eval)")
-    assert md_rows(md)[2:] == [["ConvNet", "81.00 ± 1.00", "2", "1.5"], ["ResNet18", "81.00 ± 1.00", "2", "1.5"]]
-    assert "Distillation: 12 s." in md
-    assert tables.protocol_line([m]) in md
-    empty = tables.metrics_markdown({"run_id": "x", "results": {}})
-    assert "no results" in empty
