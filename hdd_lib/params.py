@@ -34,8 +34,11 @@ PIPELINE_ENV = "HDD_PIPELINE"
 STAGES: dict[str, tuple[str, ...]] = {
     "data": ("data",),
     "geometry": ("data", "geometry"),
+    "pretrain": ("data", "distill", "methods"),
     "distill": ("data", "distill", "methods", "eval"),
     "evaluate": ("data", "distill", "methods", "eval"),
+    "distill_pool": ("data", "distill", "methods", "eval"),
+    "evaluate_pool": ("data", "distill", "methods", "eval"),
     "crossarch": ("data", "distill", "methods", "eval", "crossarch"),
     "prune": ("data", "distill", "methods", "eval", "prune"),
     "ablation_distill": ("data", "distill", "methods", "eval", "ablation"),
@@ -209,7 +212,7 @@ class AblationGrid(Settings):
 
 _SECTIONS = {"geometry": GeometryConfig, "prune": PruneConfig, "crossarch": CrossarchConfig,
              "report": ReportConfig, "grid": Grid, "crossarch_grid": Grid, "prune_grid": Grid,
-             "ablation_grid": AblationGrid}
+             "pool_grid": Grid, "ablation_grid": AblationGrid}
 
 
 def cells(grid: Grid | AblationGrid) -> list[dict[str, Any]]:
@@ -297,9 +300,28 @@ def resolve_distill(params: dict[str, Any], dataset: str, ipc: int, method: str,
                      prefix="distill.")
 
 
-def _resolve_eval(params: dict[str, Any], distill: DistillConfig, seed: int,
-                  device: str | None) -> tuple[EvalConfig, EvalConfig]:
+def pool_configs(params: dict[str, Any], dataset: str) -> dict[str, DistillConfig]:
+    """For each strategy of ``pool_grid``'s methods that pretrains a pool (its settings have
+    ``pretrain``), a config of a cell using it; ``ValueError`` if two cells want different pools."""
+    grid, out = from_dict(Grid, params.get("pool_grid"), prefix="pool_grid."), {}
+    for ipc, method in itertools.product(grid.ipc, grid.method):
+        d = resolve_distill(params, dataset, ipc, method)
+        name, want = d.strategy["name"], (d.strategy.get("pretrain"), d.model)
+        if want[0] is None:
+            continue
+        if name in out and (out[name].strategy["pretrain"], out[name].model) != want:
+            raise ValueError(f"pool_grid: {out[name].method} and {method} (ipc {ipc}) use the {name} pool of "
+                             f"{dataset} with different pretrain or model settings; make them equal")
+        out.setdefault(name, d)
+    return out
+
+
+def _resolve_eval(params: dict[str, Any], distill: DistillConfig, seed: int, device: str | None
+                  ) -> tuple[EvalConfig, EvalConfig]:
+    from .config import EVAL_PROTOCOLS
+
     ev = dict(params.get("eval") or {})
+    ev = {**EVAL_PROTOCOLS.get(ev.get("protocol", "dc"), {}), **ev}
     curve = ev.pop("curve", None) or {}
     device = device or ev.pop("device", None) or distill.device
     ev.pop("device", None)
@@ -324,10 +346,12 @@ def check_params(params: dict[str, Any]) -> None:
         raise ValueError("methods must map method names to {strategy: ..., loss: ...}")
     for method in params["methods"]:
         _check_method(params["methods"], method)
-    for grid in ("grid", "crossarch_grid", "prune_grid"):
+    for grid in ("grid", "crossarch_grid", "prune_grid", "pool_grid"):
         for cell in cells(typed[grid]):
             d = resolve_distill(params, **cell)
             _resolve_eval(params, d, cell["seed"], None)
+    for dataset in typed["pool_grid"].dataset:
+        pool_configs(params, dataset)
     ablation = typed["ablation_grid"]
     for cell in cells(ablation):
         resolve_distill(params, method=ablation.method, **cell)
@@ -383,6 +407,10 @@ def load_config(stage: str, *, dataset: str = "", ipc: int | None = None, method
     section = from_dict(_SECTIONS[own], params.get(own), prefix=f"{own}.") if own in _SECTIONS else None
     common = dict(stage=stage, profile=str(params.get("profile", "custom")), dataset=dataset, data=data,
                   paths=Paths.for_root(root), section=section)
+    if stage == "pretrain":  # section: the config each pool of the dataset is built for
+        device = overrides.pop("device", None)
+        pools = {k: dataclasses.replace(d, device=device or d.device) for k, d in pool_configs(params, dataset).items()}
+        return StageConfig(**{**common, "section": pools})
     if stage in ("data", "geometry", "tables", "figures"):
         if overrides:
             raise ValueError(f"stage {stage!r} takes only data_root/download overrides, got {', '.join(overrides)}")
@@ -393,7 +421,8 @@ def load_config(stage: str, *, dataset: str = "", ipc: int | None = None, method
     distill = resolve_distill(params, dataset, ipc, method, seed, variant, **overrides)
     evaluation, curve = _resolve_eval(params, distill, seed, device)
     return StageConfig(**common, run_id=run_id(dataset, ipc, method, seed, variant), distill=distill, eval=evaluation,
-                       curve=curve, curve_every=int(params["distill"].get("curve_every", 0) or 0), variant=variant)
+                       curve=curve, variant=variant,
+                       curve_every=0 if "pretrain" in distill.strategy else int(params["distill"].get("curve_every", 0) or 0))
 
 
 def use_profile(name: str, root: str | os.PathLike | None = None) -> Path:
