@@ -110,7 +110,6 @@ class Pool(Strategy):
 
     def start(self, generator: torch.Generator) -> None:
         from ..params import Paths, find_root
-
         s = self.settings
         folder = Path(s.path) if s.path else Paths.for_root(find_root()).find(f"pools/{self.spec.name}/{self.name}")
         nets = pool.load(folder, pool.built_for(self.train, self.cfg.model, s.pretrain))
