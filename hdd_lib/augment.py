@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["FAMILIES", "DSAConfig", "DSAParams", "parse_strategy", "sample", "apply", "siamese", "augment"]
+__all__ = ["FAMILIES", "DSAConfig", "DSAParams", "parse_strategy", "sample", "apply", "siamese", "augment", "cutmix"]
 
 #: Every augmentation family, in the order of the reference strategy string.
 FAMILIES: tuple[str, ...] = ("color", "crop", "cutout", "flip", "scale", "rotate")
@@ -289,3 +289,25 @@ def augment(x: torch.Tensor, cfg: DSAConfig, *, generator: torch.Generator) -> t
         raise ValueError(f"x must have shape [B, C, H, W] (4 dims), got shape {tuple(x.shape)}")
     params = sample(cfg, 1, per_group=x.shape[0], generator=generator, image_size=tuple(x.shape[-2:]))
     return apply(x.unsqueeze(0), params).squeeze(0)
+
+
+def cutmix(x: torch.Tensor, p: float, *, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""CutMix (Yun et al., ICCV 2019) for groups of training images ``x [G, B, C, H, W]``.
+
+    With probability ``p`` a group gets one box of side :math:`\lfloor H\sqrt{1-\lambda}\rfloor`,
+    :math:`\lambda \sim U(0, 1)` (Beta(1, 1)), centred at a uniform pixel and clipped at the border,
+    pasted from a random permutation ``perm`` of its batch. Returns ``(mixed, perm [G, B], keep [G])``,
+    ``keep`` the unpasted area fraction (1 without a box); the loss is
+    :math:`keep\,CE(y) + (1 - keep)\,CE(y_{perm})`. Draws only from the CPU ``generator``.
+    """
+    g, b, _, h, w = x.shape
+    on, lam, cy, cx = (torch.rand(g, generator=generator) for _ in range(4))
+    cut = (1 - lam).sqrt() * (on < p)
+    (y0, y1), (x0, x1) = (((c * n).long() - (n * cut).long() // 2, (c * n).long() + (n * cut).long() // 2)
+                          for c, n in ((cy, h), (cx, w)))
+    rows, cols = torch.arange(h), torch.arange(w)
+    box = ((rows >= y0[:, None]) & (rows < y1[:, None]))[:, :, None] & ((cols >= x0[:, None]) & (cols < x1[:, None]))[:, None]
+    perm = torch.rand(g, b, generator=generator).argsort(1)
+    keep = 1 - box.flatten(1).double().mean(1)
+    pasted = x[torch.arange(g)[:, None], perm.to(x.device)]
+    return torch.where(box.to(x.device)[:, None, None], pasted, x), perm, keep.to(x.device, x.dtype)

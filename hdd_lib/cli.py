@@ -1,8 +1,8 @@
-"""Headless runs: ``python -m hdd_lib distill|evaluate|check|deps|profile|readme``.
+"""Headless runs: ``python -m hdd_lib distill|evaluate|pretrain|check|deps|profile|readme``.
 
 Flags are spelled like config fields (``--lr_img``); any field via ``--set key=value`` (YAML), e.g.
 ``--set loss.k=2.4``. Errors print one line (``--debug``/``HDD_DEBUG=1``: traceback); exit 2 bad input, 1 failed
-run, 130 interrupted.
+run, 130 interrupted. ``pretrain --method ncfm`` builds (resumably) the pool that method's strategy embeds with.
 """
 
 from __future__ import annotations
@@ -75,9 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--synset", required=True, type=Path, help="a synset.pt written by distill")
     e.add_argument("--models", default="convnet", help="comma-separated, e.g. convnet,alexnet,vgg11,resnet18:batchnorm")
     e.add_argument("--num_eval", type=int, default=5)
-    e.add_argument("--epochs", type=int, default=1000)
+    e.add_argument("--epochs", type=int, default=None, help="default: the protocol's (dc: 1000)")
+    e.add_argument("--protocol", default="dc", help="dc, or a paper's own: ncfm, dsdm (hdd_lib.config.EVAL_PROTOCOLS)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", required=True, type=Path, help="metrics JSON to write")
+
+    pt = sub.add_parser("pretrain", help="pretrain the network pool of a method's strategy (NCFM, DSDM)")
+    data_flags(pt)
+    pt.add_argument("--method", required=True, help="a method of params.yaml whose strategy uses a pool (ncfm, dsdm, ...)")
+    pt.add_argument("--ipc", type=int, default=10, help="the cell whose settings apply (pools do not depend on it)")
+    pt.add_argument("--out", type=Path, default=None, help="pool folder (default: pools/<dataset>/<strategy> under scratch/)")
+
     nb = sub.add_parser("notebook", help="run a notebook for the pipeline (papermill, outputs under results/)")
     nb.add_argument("source", type=Path)
     nb.add_argument("target", type=Path)
@@ -123,13 +131,14 @@ def _distill(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from . import data as data_mod
-    from .config import EvalConfig, from_dict, to_dict
+    from .config import EVAL_PROTOCOLS, EvalConfig, from_dict, to_dict
     from .evaluate import evaluate
     from .params import _merge
     from .storage import save_json, writable_dir
     from .synset import SyntheticSet
-    fields = {"models": [m.strip() for m in args.models.split(",") if m.strip()], "num_eval": args.num_eval,
-              "epochs": args.epochs, "seed": args.seed, "device": args.device}
+    fields = {**EVAL_PROTOCOLS.get(args.protocol, {}), "protocol": args.protocol, "num_eval": args.num_eval, "seed": args.seed,
+              "models": [m.strip() for m in args.models.split(",") if m.strip()], "device": args.device}
+    fields.update({} if args.epochs is None else {"epochs": args.epochs})
     cfg = from_dict(EvalConfig, _merge(fields, _overrides(args.set), "--set"))
     writable_dir(args.out.parent)
     if args.out.is_dir():
@@ -141,6 +150,24 @@ def _evaluate(args: argparse.Namespace) -> None:
                          "results": {k: r.to_dict() for k, r in results.items()},
                          "distill_config": syn.meta.get("config")})
     print(f"wrote {args.out}")
+
+
+def _pretrain(args: argparse.Namespace) -> None:
+    from . import data as data_mod
+    from . import pool
+    from .config import DistillConfig, from_dict, to_dict
+    from .params import Paths, _merge, find_root, load_params, resolve_distill
+    root = find_root()
+    cfg = resolve_distill(load_params(root), args.dataset, args.ipc, args.method)
+    cfg = from_dict(DistillConfig, _merge(to_dict(cfg), _overrides(args.set), "--set"))
+    if "pretrain" not in cfg.strategy:
+        raise ValueError(f"method {args.method!r} (strategy {cfg.strategy['name']!r}) embeds with no pretrained pool")
+    out = args.out or Paths.for_root(root).out / "pools" / args.dataset / cfg.strategy["name"]
+    train = data_mod.load(args.dataset, args.data_root, split="train", download=args.download)
+    manifest = pool.pretrain(train, cfg.model, from_dict(pool.PretrainConfig, cfg.strategy["pretrain"]), out,
+                             device=args.device, progress=not args.no_progress)
+    print(f"wrote {out}: {len(manifest['accuracy'])} networks, mean last-epoch train accuracy "
+          f"{sum(manifest['accuracy']) / len(manifest['accuracy']):.1f} %")
 
 
 def _notebook(args: argparse.Namespace) -> None:
@@ -221,7 +248,7 @@ def report_error(e: BaseException) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"distill": _distill, "evaluate": _evaluate, "notebook": _notebook, "check": _check, "deps": _deps,
+    commands = {"distill": _distill, "evaluate": _evaluate, "pretrain": _pretrain, "notebook": _notebook, "check": _check, "deps": _deps,
                 "profile": _profile, "readme": _readme}
     try:
         return commands[args.command](args) or 0

@@ -1,6 +1,6 @@
 """One distillation loop with a pluggable strategy and matching loss, batched over classes.
 
-Per iteration: sample (network, real batch, the strategy's training images, Siamese DSA); embed;
+Per iteration: sample (network, real batch, the strategy's training images, Siamese DSA, ``loss.resample``); embed;
 match ``loss(real [C, B, D], syn [C, M, D])`` + regulariser; step images and the loss's parameters;
 log and checkpoint (on Ctrl-C, SIGTERM, SIGHUP too). ``resume=True`` needs the same config, data and code.
 """
@@ -233,6 +233,7 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
             real = train.sample(batch_real, generator=gen)  # [C, B, ch, H, W]
             syn_images = strategy.images(syn)  # [C, M, ch, H, W]
             real_aug, syn_aug = augment.siamese(real, syn_images, cfg.dsa, generator=gen)
+            loss_fn.resample(gen)
             # ---- embed
             c, m = syn_images.shape[:2]
             f_real = _embed_real(strategy.embed, real_aug.flatten(0, 1), bf16_real, device).view(c, batch_real, -1)

@@ -2,7 +2,8 @@
 
 SGD (lr 0.01, momentum 0.9, wd 5e-4), batch 256, lr x0.1 (fresh optimiser) from ``epochs // 2``, DSA per
 batch, top-1 on the real test set. On a GPU the ``num_eval`` models train at once (stacked parameters,
-``torch.func.vmap``) where there is no BatchNorm; ``stack="auto"`` loops on a CPU.
+``torch.func.vmap``) where there is no BatchNorm; ``stack="auto"`` loops on a CPU. Options (the NCFM and DSDM
+papers' protocols, :data:`hdd_lib.config.EVAL_PROTOCOLS`): AdamW, lr x ``gamma`` at ``milestones``, CutMix.
 """
 
 from __future__ import annotations
@@ -133,18 +134,31 @@ def train_models(images: torch.Tensor, labels: torch.Tensor, *, model: str, num_
     steps = math.ceil(n / batch)
 
     def optimiser(lr: float) -> torch.optim.Optimizer:
+        if cfg.optimizer == "adamw":
+            return torch.optim.AdamW(ens.parameters(), lr=lr, weight_decay=cfg.weight_decay)
         return torch.optim.SGD(ens.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     opt = optimiser(cfg.lr)
+    drops = [round(m * cfg.epochs) for m in cfg.milestones]
     for epoch in tqdm(range(cfg.train_epochs), disable=not progress, desc=f"train {e}x {model}", leave=False):
-        if epoch == cfg.decay_epoch and epoch > 0:
+        if drops:  # MultiStepLR: lr x gamma per milestone passed
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * cfg.gamma ** sum(epoch >= d for d in drops)
+        elif epoch == cfg.decay_epoch and epoch > 0:
             opt = optimiser(cfg.lr * 0.1)
         order = torch.rand(e, n, generator=generator).argsort(dim=1).to(device, non_blocking=True)  # own order per model
         for s in range(steps):
             idx = order[:, s * batch: (s + 1) * batch]  # [E, b]
             x = augment.apply(images[idx], augment.sample(cfg.dsa, e, per_group=idx.shape[1], generator=generator,
                                                            image_size=tuple(images.shape[-2:])))
+            if cfg.cutmix:
+                x, perm, keep = augment.cutmix(x, cfg.cutmix, generator=generator)
             logits = ens(x)  # [E, b, K]
-            loss = F.cross_entropy(logits.flatten(0, 1), labels[idx].flatten(), reduction="sum") / idx.shape[1]
+            if cfg.cutmix:  # keep * CE(y) + (1 - keep) * CE(y[perm]), per model
+                ce = [F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(idx.shape)
+                      for y in (labels[idx], labels[idx].gather(1, perm.to(idx.device)))]
+                loss = (keep[:, None] * ce[0] + (1 - keep[:, None]) * ce[1]).sum() / idx.shape[1]
+            else:
+                loss = F.cross_entropy(logits.flatten(0, 1), labels[idx].flatten(), reduction="sum") / idx.shape[1]
             opt.zero_grad(set_to_none=True)
             loss.backward()  # sum of per-model mean losses: each model gets its own gradient
             opt.step()

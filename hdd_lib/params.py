@@ -32,8 +32,11 @@ PIPELINE_ENV = "HDD_PIPELINE"
 STAGES: dict[str, tuple[str, ...]] = {
     "data": ("data",),
     "geometry": ("data", "geometry"),
+    "pretrain": ("data", "distill", "methods"),
     "distill": ("data", "distill", "methods", "eval"),
     "evaluate": ("data", "distill", "methods", "eval"),
+    "distill_pool": ("data", "distill", "methods", "eval"),
+    "evaluate_pool": ("data", "distill", "methods", "eval"),
     "crossarch": ("data", "distill", "methods", "eval", "crossarch"),
     "prune": ("data", "distill", "methods", "eval", "prune"),
     "ablation_distill": ("data", "distill", "methods", "eval", "ablation"),
@@ -186,7 +189,7 @@ class AblationGrid(Settings):
 
 _SECTIONS = {"geometry": GeometryConfig, "prune": PruneConfig, "crossarch": CrossarchConfig,
              "report": ReportConfig, "grid": Grid, "crossarch_grid": Grid, "prune_grid": Grid,
-             "ablation_grid": AblationGrid}
+             "pool_grid": Grid, "ablation_grid": AblationGrid}
 
 
 def cells(grid: Grid | AblationGrid) -> list[dict[str, Any]]:
@@ -258,9 +261,28 @@ def resolve_distill(params: dict[str, Any], dataset: str, ipc: int, method: str,
                      prefix="distill.")
 
 
-def _resolve_eval(params: dict[str, Any], distill: DistillConfig, seed: int,
-                  device: str | None) -> tuple[EvalConfig, EvalConfig]:
+def pool_configs(params: dict[str, Any], dataset: str) -> dict[str, DistillConfig]:
+    """For each strategy of ``pool_grid``'s methods that pretrains a pool (its settings have
+    ``pretrain``), a config of a cell using it; ``ValueError`` if two cells want different pools."""
+    grid, out = from_dict(Grid, params.get("pool_grid"), prefix="pool_grid."), {}
+    for ipc, method in itertools.product(grid.ipc, grid.method):
+        d = resolve_distill(params, dataset, ipc, method)
+        name, want = d.strategy["name"], (d.strategy.get("pretrain"), d.model)
+        if want[0] is None:
+            continue
+        if name in out and (out[name].strategy["pretrain"], out[name].model) != want:
+            raise ValueError(f"pool_grid: {out[name].method} and {method} (ipc {ipc}) use the {name} pool of "
+                             f"{dataset} with different pretrain or model settings; make them equal")
+        out.setdefault(name, d)
+    return out
+
+
+def _resolve_eval(params: dict[str, Any], distill: DistillConfig, seed: int, device: str | None
+                  ) -> tuple[EvalConfig, EvalConfig]:
+    from .config import EVAL_PROTOCOLS
+
     ev = dict(params.get("eval") or {})
+    ev = {**EVAL_PROTOCOLS.get(ev.get("protocol", "dc"), {}), **ev}
     curve = ev.pop("curve", None) or {}
     device = device or ev.pop("device", None) or distill.device
     ev.pop("device", None)
@@ -286,8 +308,10 @@ def check_params(params: dict[str, Any]) -> None:
     for method in params["methods"]:  # each method's own strategy name and loss settings
         spec = _method_spec(params["methods"], method)
         from_dict(DistillConfig, {"strategy": spec["strategy"], "loss": spec["loss"]}, prefix=f"methods.{method}.")
-    for cell in (c for grid in ("grid", "crossarch_grid", "prune_grid") for c in cells(typed[grid])):
+    for cell in (c for grid in ("grid", "crossarch_grid", "prune_grid", "pool_grid") for c in cells(typed[grid])):
         _resolve_eval(params, resolve_distill(params, **cell), cell["seed"], None)
+    for dataset in typed["pool_grid"].dataset:
+        pool_configs(params, dataset)
     for cell in cells(typed["ablation_grid"]):
         resolve_distill(params, method=typed["ablation_grid"].method, **cell)
     for method in (m for m in typed["report"].methods if m not in params["methods"]):
@@ -338,6 +362,10 @@ def load_config(stage: str, *, dataset: str = "", ipc: int | None = None, method
     section = from_dict(_SECTIONS[own], params.get(own), prefix=f"{own}.") if own in _SECTIONS else None
     common = dict(stage=stage, profile=str(params.get("profile", "custom")), dataset=dataset, data=data,
                   paths=Paths.for_root(root), section=section)
+    if stage == "pretrain":  # section: the config each pool of the dataset is built for
+        device = overrides.pop("device", None)
+        pools = {k: dataclasses.replace(d, device=device or d.device) for k, d in pool_configs(params, dataset).items()}
+        return StageConfig(**{**common, "section": pools})
     if stage in ("data", "geometry", "tables", "figures"):
         if overrides:
             raise ValueError(f"stage {stage!r} takes only data_root/download overrides, got {', '.join(overrides)}")
@@ -348,7 +376,8 @@ def load_config(stage: str, *, dataset: str = "", ipc: int | None = None, method
     distill = resolve_distill(params, dataset, ipc, method, seed, variant, **overrides)
     evaluation, curve = _resolve_eval(params, distill, seed, device)
     return StageConfig(**common, run_id=run_id(dataset, ipc, method, seed, variant), distill=distill, eval=evaluation,
-                       curve=curve, curve_every=int(params["distill"].get("curve_every", 0) or 0), variant=variant)
+                       curve=curve, variant=variant,
+                       curve_every=0 if "pretrain" in distill.strategy else int(params["distill"].get("curve_every", 0) or 0))
 
 
 def short_errors() -> None:

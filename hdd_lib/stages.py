@@ -15,7 +15,8 @@ from . import provenance
 from .params import StageConfig, in_pipeline
 from .storage import save_json
 
-__all__ = ["dataset_summary", "geometry_summary", "distill_cell", "evaluate_cell", "prune_cell", "prune_sweep"]
+__all__ = ["dataset_summary", "geometry_summary", "pretrain_pools", "distill_cell", "evaluate_cell", "prune_cell",
+           "prune_sweep"]
 
 
 def _write(cfg: StageConfig, kind: str, name: str, record: dict, metrics: dict, seconds: float, device: Any = None,
@@ -36,10 +37,12 @@ def _protocol(cfg: StageConfig, ev=None) -> dict[str, Any]:
     out = {"profile": cfg.profile, "data_copy": cfg.data_copy}
     if d is not None:
         out.update(iterations=d.iterations, batch_real=d.batch_real, lr_img=d.lr_img)
+        if "pretrain" in d.strategy:
+            out["pool"] = {k: d.strategy["pretrain"][k] for k in ("nets", "epochs")}
     if ev is not None:
         out.update(num_eval=ev.num_eval, epochs=ev.epochs, eval_lr=ev.lr, eval_batch=ev.batch)
-        if ev.schedule != "round":
-            out["eval_schedule"] = ev.schedule
+        out.update({f"eval_{k}": getattr(ev, k) for k, dflt in (("schedule", "round"), ("protocol", "dc"))
+                    if getattr(ev, k) != dflt})
     return out
 
 
@@ -83,6 +86,27 @@ def geometry_summary(cfg: StageConfig) -> dict[str, Any]:
               "model": s.model.to_dict(), "norms": norms}
     _write(cfg, "geometry", cfg.dataset, record, {"feature_dim": feats.shape[-1]}, time.perf_counter() - t0)
     return {"summary": record, "features": feats, "stats": stats, "spec": train.spec}
+
+
+def pretrain_pools(cfg: StageConfig, *, progress: bool | None = None) -> dict[str, Any]:
+    """Pretrain the pool of every pool strategy of ``pool_grid`` on the dataset into ``pools/<dataset>/<strategy>/``
+    (resuming per network; other folders there are removed); writes ``records/pools/<dataset>.json``."""
+    import shutil
+    from . import pool
+    from .config import from_dict
+    progress = not in_pipeline() if progress is None else progress
+    t0, pools, root = time.perf_counter(), {}, cfg.paths.out / "pools" / cfg.dataset
+    train = _load(cfg, "train")
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in (p for p in root.iterdir() if p.name not in cfg.section):
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    for name, d in cfg.section.items():
+        settings = from_dict(pool.PretrainConfig, d.strategy["pretrain"])
+        pools[name] = {"method": d.method, **pool.pretrain(train, d.model, settings, root / name, device=d.device,
+                                                           progress=progress)}
+    metrics = {name: {"mean_train_accuracy": sum(p["accuracy"]) / len(p["accuracy"])} for name, p in pools.items()}
+    return _write(cfg, "pools", cfg.dataset, {"dataset": cfg.dataset, "data_copy": cfg.data_copy, "pools": pools},
+                  metrics, time.perf_counter() - t0)
 
 
 def distill_cell(cfg: StageConfig, *, progress: bool | None = None):

@@ -331,3 +331,27 @@ def test_same_seed_same_transform_on_cuda():
     torch.testing.assert_close(
         augment(x.cuda(), DEFAULT, generator=gen(3)).cpu(), augment(x, DEFAULT, generator=gen(3)), atol=1e-5, rtol=1e-5
     )
+
+
+def test_cutmix_pastes_one_clipped_box_per_group_and_reports_the_kept_area():
+    from hdd_lib.augment import cutmix
+
+    x = torch.arange(6.0).view(1, 6, 1, 1, 1).expand(400, 6, 1, 8, 8).contiguous()  # image i is all i
+    mixed, perm, keep = cutmix(x, 0.5, generator=torch.Generator().manual_seed(0))
+    assert mixed.shape == x.shape and perm.shape == (400, 6) and keep.shape == (400,)
+    assert sorted(perm[0].tolist()) == list(range(6))
+    pasted = mixed != x  # where a group took its permuted images (never where perm[i] == i)
+    for g in range(400):
+        box = (mixed[g, :, 0] == perm[g].view(-1, 1, 1).float())  # [6, 8, 8]: pixels equal to the pasted image
+        region = box[(perm[g] != torch.arange(6)).nonzero().flatten()]
+        if len(region):
+            assert (region == region[0]).all()  # the same box for every image of the group
+            assert abs(keep[g].item() - (1 - region[0].float().mean().item())) < 1e-6
+            rows, cols = region[0].any(1).nonzero().flatten(), region[0].any(0).nonzero().flatten()
+            if len(rows):  # one rectangle: every pixel between its extreme rows and columns is pasted
+                assert region[0][rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].all()
+    boxed = (keep < 1).float().mean().item()
+    assert 0.35 < boxed < 0.6 and keep.min() >= 0  # p = 0.5 (a box of side 0 can also occur)
+    assert torch.equal(cutmix(x, 0.0, generator=torch.Generator().manual_seed(0))[0], x)
+    assert (cutmix(x, 1.0, generator=torch.Generator().manual_seed(1))[2] < 1).float().mean() > 0.9
+    assert pasted.any()

@@ -150,3 +150,14 @@ def test_set_values_are_read_as_params_yaml_reads_them():
     assert _overrides(["amp=off", "loss.lam=1e6", "loss.k=2", "compile=true", "device=cpu"]) == {
         "amp": "off", "loss": {"lam": 1e6, "k": 2}, "compile": True, "device": "cpu"}
     assert isinstance(_overrides(["lr_img=1e-3"])["lr_img"], float)
+def test_pretrain_builds_a_methods_pool_and_resumes(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    args = ["pretrain", "--dataset", "digits", "--method", "ncfm_hdd", "--out", str(tmp_path), "--no_progress",
+            "--set", "strategy.pretrain.nets=2", "--set", "strategy.pretrain.epochs=1", "--set", "model.width=8"]
+    assert main(args) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net000.pt", "net001.pt"]
+    assert "wrote" in capsys.readouterr().out and torch.load(tmp_path / "net001.pt")["built_for"]["pretrain"]["nets"] == 2
+    before = (tmp_path / "net001.pt").stat().st_mtime_ns
+    assert main(args) == 0 and (tmp_path / "net001.pt").stat().st_mtime_ns == before
+    assert main(["pretrain", "--dataset", "digits", "--method", "dm", "--out", str(tmp_path / "x")]) == 2
+    assert "embeds with no pretrained pool" in one_line(capsys.readouterr().err)

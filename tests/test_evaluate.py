@@ -103,3 +103,32 @@ def test_schedule_epochs_and_learning_rate_drop(tiny_imageset, monkeypatch, sche
     assert len(steps) == epochs
     assert made == [(0, 0.01), (decay, pytest.approx(0.001))]
     assert steps == [0.01] * decay + [pytest.approx(0.001)] * (epochs - decay)
+def test_the_papers_protocols_are_options_adamw_milestones_cutmix(tiny_imageset, monkeypatch):
+    from hdd_lib.config import EVAL_PROTOCOLS
+
+    train, test = tiny_imageset
+    syn = SyntheticSet(train.images.view(3, 24, 1, 8, 8)[:, :4].clone())
+    cfg = small_eval(**{**EVAL_PROTOCOLS["ncfm"], "epochs": 40, "batch": 16, "protocol": "ncfm"})
+    assert ev.evaluate(syn, test, cfg, progress=False)["convnet"].mean > 60.0  # learns (chance: 33 %)
+
+    def logits(**kw):
+        ens = ev.train_models(train.images[:12], train.labels[:12], model="convnet", num_classes=3,
+                              cfg=small_eval(epochs=3, **kw), generator=torch.Generator().manual_seed(0))
+        return ens(test.images[:6], shared=True)
+
+    base = logits()
+    torch.testing.assert_close(logits(protocol="dsdm"), base)  # a label only
+    for kw in ({"optimizer": "adamw"}, {"milestones": (0.5,)}, {"cutmix": 1.0}):
+        assert not torch.allclose(logits(**kw), base), kw
+    lrs = []  # the learning rate per epoch under milestones (0.5, 0.75), gamma 0.1
+    monkeypatch.setattr(ev.augment, "cutmix", lambda x, p, generator: (lrs.append(p) or x, torch.zeros(x.shape[:2], dtype=torch.long), torch.ones(x.shape[0])))
+    original = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        lrs.append(self.param_groups[0]["lr"])
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    ev.train_models(train.images[:8], train.labels[:8], model="convnet", num_classes=3, generator=torch.Generator(),
+                    cfg=small_eval(epochs=4, optimizer="adamw", lr=1.0, milestones=(0.5, 0.75), cutmix=0.3, num_eval=1))
+    assert lrs == [0.3, 1.0, 0.3, 1.0, 0.3, pytest.approx(0.1), 0.3, pytest.approx(0.01)]

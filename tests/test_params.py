@@ -165,6 +165,7 @@ def base_params() -> dict:
 
 def test_settings_rules_apply_in_order(tmp_path):
     params = base_params()
+    params["pool_grid"]["method"] = []  # its summed losses take no mapping rule on `loss`
     params["methods"]["idm_hdd"]["loss"]["lam"] = 20.0
     params["distill"]["settings"] = [
         {"when": {"strategy": "idm", "loss": "hdd"}, "set": {"lr_img": 0.2, "loss": {"k": 3.0}, "idm": {"factor": 2}}},
@@ -180,6 +181,20 @@ def test_settings_rules_apply_in_order(tmp_path):
     assert (b.distill.lr_img, b.distill.loss["k"], b.distill.loss["clamp"]) == (0.2, 3.0, 5.0)
     assert (c.distill.lr_img, c.distill.loss["k"], c.distill.loss["clamp"]) == (1.0, 1.0, 5.0)
     assert d.distill.loss == {"name": "dm"} and d.distill.strategy["factor"] == 1 and d.distill.lr_img == 0.5
+
+
+def test_eval_protocol_names_the_papers_settings_and_explicit_keys_win(tmp_path):
+    params = base_params()
+    params["eval"].update(protocol="ncfm", epochs=30)
+    del params["eval"]["lr"]
+    root = make_root(tmp_path, params)
+    ev = pipeline.load_config("evaluate", dataset="digits", ipc=10, method="dm", root=root).eval
+    assert (ev.protocol, ev.optimizer, ev.lr, ev.cutmix, ev.milestones, ev.gamma) == ("ncfm", "adamw", 1e-3, 0.5,
+                                                                                     (0.2, 0.4, 0.6, 0.8), 0.5)
+    assert (ev.epochs, ev.batch, ev.num_eval) == (30, params["eval"]["batch"], params["eval"]["num_eval"])  # given: kept
+    params["eval"]["protocol"] = "best"
+    with pytest.raises(ValueError, match="eval.protocol must be one of 'dc', 'ncfm', 'dsdm'"):
+        pipeline.check_params(params)
 
 
 def test_overrides_and_derived_values(tmp_path):

@@ -95,3 +95,32 @@ def test_a_changed_loss_reaches_the_images_instead_of_resuming_the_old_checkpoin
     assert "cannot resume" in out and "code (checkpoint" in out and "starting afresh" in out
     after = SyntheticSet.load(repo / "results" / "runs" / rid / "synset.pt").images
     assert not torch.equal(before, after)
+
+
+def test_pretrain_stage_builds_the_grids_pools_which_the_pool_cells_use(repo, monkeypatch):
+    monkeypatch.chdir(repo)  # the strategy finds the pool in the repository it runs in
+    p = yaml.safe_load((repo / "params.yaml").read_text())
+    for name in ("ncfm", "dsdm"):
+        p["distill"][name]["pretrain"].update(nets=2, epochs=1)
+    p["pool_grid"].update(ipc=[2], method=["ncfm_hdd", "dsdm"])
+    p["distill"]["settings"] = [r for r in p["distill"]["settings"] if "iterations" not in r["set"]]  # keep 4
+    (repo / "params.yaml").write_text(yaml.safe_dump(p))
+    (repo / "results" / "pools" / "digits" / "old").mkdir(parents=True)  # a pool no cell uses any more
+    c = params.load_config("pretrain", dataset="digits", root=repo)
+    assert set(c.section) == {"ncfm", "dsdm"} and c.section["ncfm"].method == "ncfm_hdd"
+    record = stages.pretrain_pools(c, progress=False)
+    assert sorted(q.name for q in (repo / "results" / "pools" / "digits").iterdir()) == ["dsdm", "ncfm"]
+    assert len(record["pools"]["ncfm"]["accuracy"]) == 2 and record["pools"]["dsdm"]["built_for"]["dataset"] == "digits"
+    assert (repo / "results" / "records" / "pools" / "digits.json").exists()
+    d = cfg(repo, method="ncfm_hdd")
+    stages.distill_cell(d, progress=False)
+    rec = stages.evaluate_cell(cfg(repo, "evaluate", method="ncfm_hdd"), progress=False)
+    assert (rec["method_label"], rec["protocol"]["pool"]) == ("NCFM+HDD", {"nets": 2, "epochs": 1})
+    assert "eval_protocol" not in rec["protocol"]  # the default (dc) is not written, as before
+    p["pool_grid"]["method"] = ["ncfm", "ncfm_hdd"]
+    p["methods"]["ncfm"]["strategy"] = "ncfm"
+    p["methods"]["ncfm_hdd"]["batch_real"] = 4
+    p["distill"]["settings"].append({"when": {"method": "ncfm_hdd"}, "set": {"ncfm": {"pretrain": {"epochs": 2}}}})
+    (repo / "params.yaml").write_text(yaml.safe_dump(p))
+    with pytest.raises(ValueError, match="ncfm and ncfm_hdd .* use the ncfm pool of digits with different pretrain"):
+        params.load_config("pretrain", dataset="digits", root=repo)

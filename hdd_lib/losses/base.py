@@ -3,7 +3,8 @@
 A loss sees real ``[C, N, D]`` and synthetic ``[C, M, D]`` features; ``per_class`` returns ``[C]``, calling
 sums them (in ``syn``'s dtype). A loss is one file: a :class:`MatchingLoss` subclass with a ``Settings``
 dataclass, registered with ``@LOSSES.register("name", label="Label")``; the loop uses only the hooks
-:meth:`~MatchingLoss.learned_parameters` and :meth:`~MatchingLoss.log_values`.
+:meth:`~MatchingLoss.learned_parameters`, :meth:`~MatchingLoss.resample` (the iteration's random draws)
+and :meth:`~MatchingLoss.log_values`.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ class MatchingLoss(nn.Module):
         """Parameters of the loss itself that the loop optimises (none by default)."""
         return []
 
+    def resample(self, generator: torch.Generator) -> None:
+        """Draw this iteration's random quantities from the run's CPU generator (none by default)."""
+
     def log_values(self) -> dict[str, torch.Tensor]:
         """Detached 0-d tensors logged every iteration (none by default)."""
         return {}
@@ -100,6 +104,10 @@ class SumLoss(MatchingLoss):
         if any(t.ascent for t in self.terms if t.learned_parameters()):
             raise ValueError("a summed loss cannot ascend its own parameters")
         return [p for t in self.terms for p in t.learned_parameters()]
+
+    def resample(self, generator: torch.Generator) -> None:
+        for t in self.terms:
+            t.resample(generator)
 
     def log_values(self) -> dict[str, torch.Tensor]:
         return {f"{t.name}.{k}" if len(self.terms) > 1 else k: v for t in self.terms for k, v in t.log_values().items()}

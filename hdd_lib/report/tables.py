@@ -1,7 +1,7 @@
-"""The papers' Tables 1–4 from metric files (numbers from :mod:`~hdd_lib.report.tidy` and
+"""The papers' Tables 1–4 and Table 5 (the pretrained-pool bases) from metric files (numbers from :mod:`~hdd_lib.report.tidy` and
 :mod:`~hdd_lib.report.published`, none typed here), and :func:`write_all` for the ``tables`` stage. ::
 
-    tables.write_all("results/metrics", "results/tables")   # Tables 1-4 (.md, .csv, .tex) and curves.csv
+    tables.write_all("results/metrics", "results/tables")   # Tables 1-5 (.md, .csv, .tex) and curves.csv
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .summaries import norm_markdown, summary_markdown
 from .tidy import (CURVE_COLUMNS, SCORES, accuracies, arch_label, arch_order, curve_rows, load_metrics,
                    method_label, method_order, ordered, pooled, profile_notes, protocol_line, provenance_note, sort_rows)
 
-__all__ = ["main_table", "crossarch_table", "pruning_table", "ablation_table", "write_all", "KINDS", "CURVES_FILE",
+__all__ = ["main_table", "crossarch_table", "pruning_table", "ablation_table", "pool_table", "write_all", "KINDS", "CURVES_FILE",
            "MISSING", "Table", "write_table", "read_table_csv", "load_metrics", "load_published", "protocol_line",
            "summary_markdown", "norm_markdown"]
 
@@ -210,20 +210,57 @@ def ablation_table(metrics: Sequence[dict[str, Any]], *, model: str = "convnet",
                   sort_rows(tidy, ["method", "variant"]), metrics, notes, protocol)
 
 
+def pool_table(metrics: Sequence[dict[str, Any]], *, bases: Sequence[str] = ("NCFM", "DSDM"), model: str = "convnet",
+               digits: int = 1, name: str = "table5_pool") -> Table:
+    """Table 5: the pretrained-pool bases (records with a ``protocol.pool``) alone and with the losses added to them
+    (HDD, GeoDM); rows dataset x IPC x base, a column per added loss with ``(Δ)`` = it − the base alone (means)."""
+    ms = [m for m in metrics if (m.get("protocol") or {}).get("pool")]
+    acc = accuracies(ms)
+    tidy = pooled(acc[acc["model"] == model], ["dataset", "ipc", "method", "model"])
+    base, extra = {}, {}
+    for me in tidy["method"]:
+        base[me], _, rest = method_label(me).partition("+")
+        extra[me] = f"+{rest}" if rest else "alone"
+    tidy = tidy.assign(base=tidy["method"].map(base), added=tidy["method"].map(extra))
+    cols = ["alone", *dict.fromkeys(e for e in tidy["added"] if e != "alone")]
+    keys = ["dataset", "ipc", "base", "added"]
+    shown, means, display = _cells(tidy, keys, digits), {tuple(r[:4]): r[4] for r in tidy[[*keys, "mean"]].itertuples(index=False)}, []
+    for d, i, copy in _groups(tidy, ["dataset", "ipc"]).itertuples(index=False):
+        for b in sorted(set(tidy.loc[(tidy["dataset"] == d) & (tidy["ipc"] == i), "base"]),
+                        key=lambda b: (bases.index(b) if b in bases else len(bases), b)):
+            line, ref = {"Dataset": copy, "IPC": str(i), "Base": b}, means.get((d, i, b, "alone"))
+            for e in cols:
+                c = means.get((d, i, b, e))
+                delta = f" ({fmt(c - ref, digits, sign=True)})" if c is not None and ref is not None and e != "alone" else ""
+                line[e] = shown.get((d, i, b, e), MISSING) + delta
+            display.append(line)
+    pools = sorted({f"{m.get('method_label', '?').split('+')[0]}: {p['nets']} nets x {p['epochs']} epochs"
+                    for m in ms if (p := (m.get("protocol") or {}).get("pool"))})
+    notes = (n_note(tidy, arch_label(model)),
+             "Bases: NCFM embeds with pool networks interpolated between their initial and trained weights, plus a "
+             "calibration cross-entropy; DSDM with a random trained pool network. +HDD and +GeoDM add their loss to "
+             "NCFM's; +HDD replaces DSDM's Euclidean mean term. Pools: " + ("; ".join(pools) or "?") + ".",
+             "Evaluation protocol(s): " + ("/".join(sorted({str(m["protocol"].get("eval_protocol", "dc")) for m in ms})) or "?")
+             + " (dc: this project's DC protocol; the papers' own are options, see hdd_lib.config.EVAL_PROTOCOLS).")
+    return _table(name, "Pretrained-pool bases alone and with HDD / GeoDM: test accuracy (%)",
+                  pd.DataFrame(display, columns=["Dataset", "IPC", "Base", *cols]), sort_rows(tidy, ["base", "added"]), ms, notes)
+
+
 def write_all(metrics_dir: str | os.PathLike, tables_dir: str | os.PathLike, *,
               methods: Sequence[str] | None = None, published: pd.DataFrame | None = None) -> list[Path]:
     """Write every table of the ``tables`` stage from ``metrics_dir/{eval,crossarch,prune,ablation}/*.json``.
 
     ``methods``: Table 1's method columns in order (``params.yaml`` ``report.methods``; default: those present; Table 2
     keeps those it has results for); ``published``: default the packaged numbers. Returns the written paths: each
-    table's ``.md``, ``.csv``, ``.tex`` (:data:`KINDS` order), then ``curves.csv``
+    table's ``.md``, ``.csv``, ``.tex`` (:data:`KINDS` order; Table 5 last), then ``curves.csv``
     (:data:`~hdd_lib.report.tidy.CURVE_COLUMNS`: one row per evaluated run and logged iteration, no comment lines, for
     ``dvc plots`` grouped by ``run_id``). Every file is written atomically."""
     found = {kind: load_metrics(Path(metrics_dir) / kind) for kind in KINDS}
     cross = {m.get("method") for m in found["crossarch"]}
     built = [main_table(found["eval"], published=published, methods=methods),
              crossarch_table(found["crossarch"], methods=None if methods is None else [m for m in methods if m in cross]),
-             pruning_table(found["prune"], published=published), ablation_table(found["ablation"])]
+             pruning_table(found["prune"], published=published), ablation_table(found["ablation"]),
+             pool_table(found["eval"])]
     written = [p for t in built for p in write_table(t, tables_dir).values()]
     text = curve_rows(found["eval"])[CURVE_COLUMNS].to_csv(index=False, float_format="%.6g", lineterminator="\n")
     return written + [atomic_write(Path(tables_dir) / CURVES_FILE, lambda f: f.write(text.encode()))]

@@ -102,12 +102,10 @@ def get_strategy(cfg: DistillConfig, train: ImageSet, device: torch.device) -> S
 
 
 def method_label(strategy: str | dict, loss: Any) -> str:
-    """A method's display name from the registries: the strategy's label, ``+`` the loss labels unless
-    the loss is the strategy's own (``DM``, ``DM+HDD``, ``IDM+GeoDM``)."""
+    """A method's display name from the registries: the strategy's label, ``+`` the labels of the losses
+    other than the strategy's own (``DM``, ``DM+HDD``, ``IDM+GeoDM``, ``NCFM+HDD`` for ``[ncfm, hdd]``)."""
     from ..losses import LOSSES
 
     cls = STRATEGIES.get(strategy["name"] if isinstance(strategy, dict) else strategy)
     names = [t if isinstance(t, str) else t["name"] for t in (loss if isinstance(loss, list) else [loss])]
-    if names == [cls.base_loss]:
-        return cls.label
-    return "+".join([cls.label, *(LOSSES.get(n).label for n in names)])
+    return "+".join([cls.label, *(LOSSES.get(n).label for n in names if n != cls.base_loss)])

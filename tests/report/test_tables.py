@@ -160,7 +160,7 @@ def test_write_all_writes_every_table_and_the_curves(tmp_path):
     _save(metrics_dir / "other", [eval_metric("svhn", 1, "dm", 0, [1.0])])          # not a table's folder
     written = T.write_all(metrics_dir, tmp_path / "tables", methods=["idm", "dm", "dm_hdd"])
     names = [p.name for p in written]
-    assert names == [f"{t}.{s}" for t in T.KINDS.values() for s in ("md", "csv", "tex")] + ["curves.csv"]
+    assert names == [f"{t}.{s}" for t in (*T.KINDS.values(), "table5_pool") for s in ("md", "csv", "tex")] + ["curves.csv"]
     assert all(p.parent == tmp_path / "tables" and p.stat().st_size > 0 for p in written)
     main = T.read_table_csv(tmp_path / "tables" / "table1_main.csv")
     assert set(main["method"]) == {"dm", "dm_hdd"} and len(main) == 2
@@ -170,7 +170,7 @@ def test_write_all_writes_every_table_and_the_curves(tmp_path):
     assert "no results yet" not in md
     cross = (tmp_path / "tables" / "table2_crossarch.md").read_text()
     assert "| DM  " in cross and "IDM" not in cross                          # only methods it has
-    for empty in ("table3_pruning", "table4_geodm_ablation"):
+    for empty in ("table3_pruning", "table4_geodm_ablation", "table5_pool"):
         assert "no results yet" in (tmp_path / "tables" / f"{empty}.md").read_text()
     lines = (tmp_path / "tables" / "curves.csv").read_text().splitlines()
     assert lines[0].startswith("iteration,mean,std,run_id,method,dataset,ipc")
@@ -181,9 +181,31 @@ def test_write_all_writes_every_table_and_the_curves(tmp_path):
 
 def test_write_all_of_nothing_writes_empty_tables(tmp_path):
     written = T.write_all(tmp_path / "absent", tmp_path / "tables")
-    assert len(written) == 13
+    assert len(written) == 16
     for p in written:
         if p.suffix == ".md":
             assert "no results yet" in p.read_text()
     assert (tmp_path / "tables" / "curves.csv").read_text().startswith("iteration,mean,std,run_id,method,dataset,ipc")
     assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == sorted(p.name for p in written)
+
+
+def test_pool_table_rows_are_bases_columns_the_added_losses_with_deltas():
+    labels = {"ncfm": "NCFM", "ncfm_hdd": "NCFM+HDD", "ncfm_geodm": "NCFM+GeoDM", "dsdm": "DSDM", "dsdm_hdd": "DSDM+HDD"}
+    accs = {"ncfm": [80.0, 82.0], "ncfm_hdd": [83.0, 83.0], "ncfm_geodm": [79.0, 81.0], "dsdm": [70.0, 70.0],
+            "dsdm_hdd": [71.0, 73.0]}
+    ms = []
+    for method, a in accs.items():
+        m = eval_metric("digits", 10, method, 0, a)
+        m.update(method_label=labels[method], strategy=method.split("_")[0])
+        m["protocol"].update(pool={"nets": 3, "epochs": 4}, eval_protocol="dc")
+        ms.append(m)
+    ms.append(eval_metric("digits", 10, "dm", 0, [10.0]))  # not a pool strategy: not in this table
+    t = T.pool_table(ms)
+    assert list(t.display.columns) == ["Dataset", "IPC", "Base", "alone", "+HDD", "+GeoDM"]
+    ncfm, dsdm = t.display.to_dict("records")
+    assert (ncfm["Base"], ncfm["alone"], ncfm["+HDD"], ncfm["+GeoDM"]) == ("NCFM", "81.0 ± 1.0", "83.0 ± 0.0 (+2.0)",
+                                                                          "80.0 ± 1.0 (-1.0)")
+    assert (dsdm["Base"], dsdm["+HDD"], dsdm["+GeoDM"]) == ("DSDM", "72.0 ± 1.0 (+2.0)", T.MISSING)
+    notes = " ".join(t.notes)
+    assert "NCFM: 3 nets x 4 epochs" in notes and "Evaluation protocol(s): dc" in notes
+    assert "20000 distillation iterations" in t.protocol and len(t.data) == 5
