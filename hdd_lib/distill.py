@@ -7,6 +7,7 @@ log and checkpoint (on Ctrl-C, SIGTERM, SIGHUP too). ``resume=True`` needs the s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -40,8 +41,6 @@ _RESUMABLE_CHANGES = {"iterations", "checkpoint_every", "log_every", "device", "
 class NonFiniteError(RuntimeError):
     """The loss or the synthetic images became NaN or inf; the last good checkpoint is kept."""
 
-
-NonFiniteLossError = NonFiniteError  # earlier name
 
 
 class ResumeMismatch(ValueError):
@@ -126,10 +125,9 @@ def run(
     iterations and at the end, its result stored in the history; ``on_iteration(it)`` after each step.
     Returns a SyntheticSet whose ``meta`` holds the fingerprint and history, ``provenance`` the volatiles.
     """
-    if out_dir is None:
-        return _run(cfg, train, None, resume, progress, on_eval, eval_every, on_iteration)
-    with RunLock(out_dir):
-        return _run(cfg, train, Path(out_dir), resume, progress, on_eval, eval_every, on_iteration)
+    out_dir = None if out_dir is None else Path(out_dir)
+    with RunLock(out_dir) if out_dir is not None else contextlib.nullcontext():
+        return _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteration)
 
 
 def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteration) -> SyntheticSet:
@@ -174,12 +172,15 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
         if progress:  # quiet under the pipeline: its records must not depend on what ran before
             print(f"resumed from {ckpt_path} at iteration {start}")
 
+    def nonfinite(what: str) -> NonFiniteError:
+        kept = f"the last good checkpoint ({ckpt_path}) is kept" if ckpt_path and ckpt_path.exists() \
+            else "no checkpoint was written"
+        return NonFiniteError(f"{what} (method={cfg.method}, lr_img={cfg.lr_img}); {kept}. "
+                              "Lower lr_img or check the loss settings.")
+
     def check_images(iteration: int) -> None:
         if not bool(torch.isfinite(syn).all()):
-            kept = f"the last good checkpoint ({ckpt_path}) is kept" if ckpt_path and ckpt_path.exists() \
-                else "no checkpoint was written"
-            raise NonFiniteError(f"the synthetic images became NaN or inf by iteration {iteration} "
-                                 f"(method={cfg.method}, lr_img={cfg.lr_img}); {kept}. Lower lr_img or check the loss settings.")
+            raise nonfinite(f"the synthetic images became NaN or inf by iteration {iteration}")
 
     def snapshot(iteration: int) -> SyntheticSet:
         check_images(iteration)
@@ -210,11 +211,7 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
         values = torch.stack([v for _, v, _ in pending]).cpu()
         bad = (~torch.isfinite(values)).nonzero()
         if len(bad):
-            kept = f"the last good checkpoint ({ckpt_path}) is kept" if ckpt_path and ckpt_path.exists() \
-                else "no checkpoint was written"
-            raise NonFiniteError(
-                f"the matching loss became {values[bad[0]].item()} at iteration {pending[int(bad[0])][0]} "
-                f"(method={cfg.method}, lr_img={cfg.lr_img}); {kept}. Lower lr_img or check the loss settings.")
+            raise nonfinite(f"the matching loss became {values[bad[0]].item()} at iteration {pending[int(bad[0])][0]}")
         for (it, _, extra), v in zip(pending, values.tolist()):
             history.append({"iteration": it, "loss": v, **{k: float(t) for k, t in extra.items()}})
         pending.clear()

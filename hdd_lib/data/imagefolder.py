@@ -17,8 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .images import ImageDecodeError, cached, decode_bytes, is_image_file, natural_key, stack_images
-from .raw import DatasetCorruptError, DatasetNotFoundError, RawSplit, channel_stats
-from .specs import SPLITS, DatasetSpec, get_spec
+from .specs import SPLITS, DatasetCorruptError, DatasetNotFoundError, DatasetSpec, RawSplit, channel_stats, get_spec
 
 __all__ = ["CIFAR10_JPEG_FILE", "read_image_folder", "read_cifar10_jpeg", "folder_spec"]
 
@@ -87,11 +86,8 @@ def _place(name: str) -> tuple[str, str, str] | None:
     parts = parts[1:] if parts and parts[0] == "." else parts
     if any(p.startswith(".") or p == "__MACOSX" for p in parts):
         return None
-    if len(parts) == 3 and parts[0] in SPLITS:
-        return "", parts[0], parts[1]
-    if len(parts) == 4 and parts[1] in SPLITS:
-        return parts[0], parts[1], parts[2]
-    return None
+    parts = ("",) * (len(parts) == 3) + parts  # no top folder
+    return parts[:3] if len(parts) == 4 and parts[1] in SPLITS else None
 
 
 def _iter_files(path: Path) -> Iterator[tuple[str, bytes]]:

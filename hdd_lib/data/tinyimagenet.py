@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .images import ImageDecodeError, cached, decode_bytes, is_image_file, natural_key, stack_images
-from .raw import DOWNLOAD_FAILED_REMEDY, DatasetCorruptError, DatasetNotFoundError, RawSplit
+from .specs import DOWNLOAD_FAILED_REMEDY, DatasetCorruptError, DatasetNotFoundError, RawSplit
 
 __all__ = ["TINY_URL", "TINY_MD5", "TINY_FOLDER", "read_tiny_imagenet"]
 
