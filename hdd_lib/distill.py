@@ -56,16 +56,13 @@ def fingerprint(cfg: DistillConfig, train: ImageSet) -> dict[str, Any]:
 
 def resume_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """What differs between a checkpoint's fingerprint and the current one (empty: resumable)."""
-    out = []
     old, new = saved.get("config", {}), current["config"]
-    out += [f"config {k} (checkpoint {old.get(k)!r}, now {new.get(k)!r})"
-            for k in sorted(set(old) | set(new)) if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k)]
-    if saved.get("data") != current["data"]:
-        out.append(f"data (checkpoint {saved.get('data')}, now {current['data']})")
-    if saved.get("code") != current["code"]:
-        out.append(f"code (checkpoint {saved.get('code')}, now {current['code']}: hdd_lib changed)")
-    if saved.get("versions") != current["versions"]:
-        out.append(f"library versions (checkpoint {saved.get('versions')}, now {current['versions']})")
+    out = [f"config {k} (checkpoint {old.get(k)!r}, now {new.get(k)!r})"
+           for k in sorted(set(old) | set(new)) if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k)]
+    for key, what, why in (("data", "data", ""), ("code", "code", ": hdd_lib changed"),
+                           ("versions", "library versions", "")):
+        if saved.get(key) != current[key]:
+            out.append(f"{what} (checkpoint {saved.get(key)}, now {current[key]}{why})")
     return out
 
 

@@ -80,10 +80,8 @@ def stack_images(images: Sequence[torch.Tensor], names: Sequence[str], *, channe
     first = tuple(images[0].shape[1:])
     for img, name in zip(images, names):
         if tuple(img.shape[1:]) != first:
-            raise ValueError(
-                f"all images must share one size: {names[0]!r} is {first[0]}x{first[1]} but {name!r} is "
-                f"{img.shape[1]}x{img.shape[2]}; resize them to one size first"
-            )
+            raise ValueError(f"all images must share one size: {names[0]!r} is {first[0]}x{first[1]} but {name!r} "
+                             f"is {img.shape[1]}x{img.shape[2]}; resize them to one size first")
     if channels is None:
         channels = 3 if any(img.shape[0] == 3 for img in images) else 1
     out = torch.empty(len(images), channels, *first, dtype=dtype)

@@ -65,10 +65,8 @@ class ClassIndex:
             raise ValueError(f"generator must be a CPU torch.Generator, got {generator!r}")
         smallest = int(torch.argmin(self.counts))
         if n > int(self.counts[smallest]):
-            raise ValueError(
-                f"cannot draw n={n} distinct images per class: class {smallest} has only "
-                f"{int(self.counts[smallest])} images; ask for at most that many"
-            )
+            raise ValueError(f"cannot draw n={n} distinct images per class: class {smallest} has only "
+                             f"{int(self.counts[smallest])} images; ask for at most that many")
         keys = torch.rand(self.positions.shape, generator=generator)
         keys.masked_fill_(self.positions < 0, -1.0)
         slots = torch.topk(keys, n, dim=1, sorted=False).indices
@@ -114,10 +112,8 @@ class ImageSet:
         if not self.images.is_floating_point():
             raise ValueError(f"images must be floating point (normalised), got {self.images.dtype}")
         if self.labels.shape != (self.images.shape[0],) or self.labels.device != self.images.device:
-            raise ValueError(
-                f"labels must be [N={self.images.shape[0]}] on {self.images.device}, "
-                f"got {tuple(self.labels.shape)} on {self.labels.device}"
-            )
+            raise ValueError(f"labels must be [N={self.images.shape[0]}] on {self.images.device}, "
+                             f"got {tuple(self.labels.shape)} on {self.labels.device}")
         object.__setattr__(self, "index", ClassIndex.from_labels(self.labels, self.spec.num_classes))
 
     @classmethod
@@ -132,10 +128,8 @@ class ImageSet:
         return self.images.shape[0]
 
     def __repr__(self) -> str:
-        return (
-            f"ImageSet(name={self.spec.name!r}, split={self.split!r}, images={tuple(self.images.shape)}, "
-            f"device={self.device}, classes={self.spec.num_classes})"
-        )
+        return (f"ImageSet(name={self.spec.name!r}, split={self.split!r}, images={tuple(self.images.shape)}, "
+                f"device={self.device}, classes={self.spec.num_classes})")
 
     @property
     def device(self) -> torch.device:

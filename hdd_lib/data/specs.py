@@ -101,13 +101,10 @@ def check_split(split: str) -> str:
     return split
 
 
-DOWNLOAD_REMEDY = (
-    "Pass download=True to fetch them (needs internet), or point root (or $HDD_DATA_ROOT) at a folder that holds them."
-)
-DOWNLOAD_FAILED_REMEDY = (
-    "Check the network and retry, or copy the files there yourself, or point root (or $HDD_DATA_ROOT) "
-    "at a folder that holds them."
-)
+DOWNLOAD_REMEDY = ("Pass download=True to fetch them (needs internet), or point root (or $HDD_DATA_ROOT) at a folder "
+                   "that holds them.")
+DOWNLOAD_FAILED_REMEDY = ("Check the network and retry, or copy the files there yourself, or point root (or "
+                          "$HDD_DATA_ROOT) at a folder that holds them.")
 #: For files that torchvision downloads: deleting the bad one lets the download replace it.
 REDOWNLOAD_REMEDY = "Delete it and load again with download=True, or replace it with a good copy."
 
@@ -162,9 +159,8 @@ class RawSplit:
             shape = tuple(self.images.shape)
             raise ValueError(f"images must be uint8 or uint16 [N, C, H, W], got {self.images.dtype} {shape}")
         if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
-            raise ValueError(
-                f"labels must be int64 [N={self.images.shape[0]}], got {self.labels.dtype} {tuple(self.labels.shape)}"
-            )
+            raise ValueError(f"labels must be int64 [N={self.images.shape[0]}], "
+                             f"got {self.labels.dtype} {tuple(self.labels.shape)}")
 
 
 def channel_stats(images: torch.Tensor, *, max_value: int = 255) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -53,9 +53,8 @@ def read_tiny_imagenet(root: Path, split: str, *, download: bool = False, cache_
 
 
 def _present(folder: Path) -> bool:
-    return all((folder / p).is_file() for p in ("wnids.txt", "val/val_annotations.txt")) and all(
-        (folder / p).is_dir() for p in ("train", "val/images")
-    )
+    return (all((folder / p).is_file() for p in ("wnids.txt", "val/val_annotations.txt"))
+            and all((folder / p).is_dir() for p in ("train", "val/images")))
 
 
 def _corrupt(path: Path, reason: str) -> DatasetCorruptError:

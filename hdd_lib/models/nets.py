@@ -35,12 +35,9 @@ RESNET18_STAGES = ((64, 2, 1), (128, 2, 2), (256, 2, 2), (512, 2, 2))
 
 
 class ConvNet(Backbone):
-    """Conv3x3 -> norm -> act -> pool blocks and a linear classifier.
-
-    ``first_padding=None``: 1, or 3 at 28x28 (28 -> 32); the official code pads by 3 for every 1-channel
-    input (``first_padding=3``). ``feature_shape = (width, s, s)``, ``s = floor((image_size + 2p - 2) / 2**depth)``
-    with pooling.
-    """
+    """Conv3x3 -> norm -> act -> pool blocks and a linear classifier; ``first_padding=None``: 1, or 3 at 28x28
+    (the official code pads 3 for every 1-channel input). ``feature_shape = (width, s, s)``,
+    ``s = (image_size + 2p - 2) // 2**depth`` with pooling."""
 
     def __init__(self, channels: int, num_classes: int, image_size: int, *, width: int = 128, depth: int = 3,
                  act: str = "relu", norm: str = "instancenorm", pool: str = "avgpooling",
