@@ -7,6 +7,7 @@ log and checkpoint (on Ctrl-C, SIGTERM, SIGHUP too). ``resume=True`` needs the s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -41,8 +42,6 @@ class NonFiniteError(RuntimeError):
     """The loss or the synthetic images became NaN or inf; the last good checkpoint is kept."""
 
 
-NonFiniteLossError = NonFiniteError  # earlier name
-
 
 class ResumeMismatch(ValueError):
     """A checkpoint was made by other settings, data or code: it cannot be continued."""
@@ -57,16 +56,13 @@ def fingerprint(cfg: DistillConfig, train: ImageSet) -> dict[str, Any]:
 
 def resume_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """What differs between a checkpoint's fingerprint and the current one (empty: resumable)."""
-    out = []
     old, new = saved.get("config", {}), current["config"]
-    out += [f"config {k} (checkpoint {old.get(k)!r}, now {new.get(k)!r})"
-            for k in sorted(set(old) | set(new)) if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k)]
-    if saved.get("data") != current["data"]:
-        out.append(f"data (checkpoint {saved.get('data')}, now {current['data']})")
-    if saved.get("code") != current["code"]:
-        out.append(f"code (checkpoint {saved.get('code')}, now {current['code']}: hdd_lib changed)")
-    if saved.get("versions") != current["versions"]:
-        out.append(f"library versions (checkpoint {saved.get('versions')}, now {current['versions']})")
+    out = [f"config {k} (checkpoint {old.get(k)!r}, now {new.get(k)!r})"
+           for k in sorted(set(old) | set(new)) if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k)]
+    for key, what, why in (("data", "data", ""), ("code", "code", ": hdd_lib changed"),
+                           ("versions", "library versions", "")):
+        if saved.get(key) != current[key]:
+            out.append(f"{what} (checkpoint {saved.get(key)}, now {current[key]}{why})")
     return out
 
 
@@ -126,10 +122,9 @@ def run(
     iterations and at the end, its result stored in the history; ``on_iteration(it)`` after each step.
     Returns a SyntheticSet whose ``meta`` holds the fingerprint and history, ``provenance`` the volatiles.
     """
-    if out_dir is None:
-        return _run(cfg, train, None, resume, progress, on_eval, eval_every, on_iteration)
-    with RunLock(out_dir):
-        return _run(cfg, train, Path(out_dir), resume, progress, on_eval, eval_every, on_iteration)
+    out_dir = None if out_dir is None else Path(out_dir)
+    with RunLock(out_dir) if out_dir is not None else contextlib.nullcontext():
+        return _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteration)
 
 
 def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteration) -> SyntheticSet:
@@ -174,12 +169,15 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
         if progress:  # quiet under the pipeline: its records must not depend on what ran before
             print(f"resumed from {ckpt_path} at iteration {start}")
 
+    def nonfinite(what: str) -> NonFiniteError:
+        kept = f"the last good checkpoint ({ckpt_path}) is kept" if ckpt_path and ckpt_path.exists() \
+            else "no checkpoint was written"
+        return NonFiniteError(f"{what} (method={cfg.method}, lr_img={cfg.lr_img}); {kept}. "
+                              "Lower lr_img or check the loss settings.")
+
     def check_images(iteration: int) -> None:
         if not bool(torch.isfinite(syn).all()):
-            kept = f"the last good checkpoint ({ckpt_path}) is kept" if ckpt_path and ckpt_path.exists() \
-                else "no checkpoint was written"
-            raise NonFiniteError(f"the synthetic images became NaN or inf by iteration {iteration} "
-                                 f"(method={cfg.method}, lr_img={cfg.lr_img}); {kept}. Lower lr_img or check the loss settings.")
+            raise nonfinite(f"the synthetic images became NaN or inf by iteration {iteration}")
 
     def snapshot(iteration: int) -> SyntheticSet:
         check_images(iteration)
@@ -210,11 +208,7 @@ def _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteratio
         values = torch.stack([v for _, v, _ in pending]).cpu()
         bad = (~torch.isfinite(values)).nonzero()
         if len(bad):
-            kept = f"the last good checkpoint ({ckpt_path}) is kept" if ckpt_path and ckpt_path.exists() \
-                else "no checkpoint was written"
-            raise NonFiniteError(
-                f"the matching loss became {values[bad[0]].item()} at iteration {pending[int(bad[0])][0]} "
-                f"(method={cfg.method}, lr_img={cfg.lr_img}); {kept}. Lower lr_img or check the loss settings.")
+            raise nonfinite(f"the matching loss became {values[bad[0]].item()} at iteration {pending[int(bad[0])][0]}")
         for (it, _, extra), v in zip(pending, values.tolist()):
             history.append({"iteration": it, "loss": v, **{k: float(t) for k, t in extra.items()}})
         pending.clear()

@@ -62,10 +62,6 @@ class EvalResult:
                 "seconds": self.seconds, "seconds_per_model": self.seconds_per_model}
 
 
-def _has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
 class _Stacked:
     """``E`` copies of one architecture as stacked parameters; ``forward`` is vmapped over models."""
 
@@ -128,7 +124,8 @@ def train_models(images: torch.Tensor, labels: torch.Tensor, *, model: str, num_
     nets = [get_model(name, images.shape[1], num_classes, images.shape[-1], generator=generator, **kwargs).to(device)
             for _ in range(e)]
     stack = cfg.stack == "on" or (cfg.stack == "auto" and device.type == "cuda")
-    ens = _Stacked(nets) if stack and not _has_batchnorm(nets[0]) else _Listed(nets)
+    batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in nets[0].modules())
+    ens = _Stacked(nets) if stack and not batchnorm else _Listed(nets)
     ens.train()
     batch = min(cfg.batch, n)
     steps = math.ceil(n / batch)

@@ -19,7 +19,7 @@ with warnings.catch_warnings():  # geoopt scripts its kernels with the deprecate
     from geoopt.manifolds.lorentz import math as lmath
 
 __all__ = ["EXP_MAX_RADIUS", "as_curvature", "inner", "lift", "centroid", "dist", "arcosh1p", "to_poincare",
-           "pairwise_dist", "prepare"]
+           "pairwise_dist", "prepare", "safe_sqrt"]
 
 Mapping = Literal["expmap0", "lift"]
 
@@ -67,21 +67,14 @@ def inner(u: torch.Tensor, v: torch.Tensor, *, keepdim: bool = False, dim: int =
 
 def lift(feat: torch.Tensor, *, k: float | torch.Tensor = 1.0, how: Mapping = "expmap0",
          clamp: float | None = EXP_MAX_RADIUS, dtype: torch.dtype | None = torch.float64) -> torch.Tensor:
-    r"""Map Euclidean features ``[..., D]`` onto the hyperboloid, giving points ``[..., D+1]``.
-
-    ``how="expmap0"`` (HDD's default): the tangent vector :math:`u = (0, f)` at the origin is
-    rescaled to Lorentz norm at most :math:`\text{clamp}\cdot\sqrt{k}` and sent through geoopt's
-    ``expmap0`` followed by ``projx``:
+    r"""Map Euclidean features ``[..., D]`` onto the hyperboloid, giving points ``[..., D+1]`` of ``dtype``.
 
     .. math::
-        x = \operatorname{proj}\Big(\exp_o\big((0, s f)\big)\Big), \quad
-        s = \min\Big(1, \frac{\text{clamp}\,\sqrt{k}}{|f|}\Big),
-        \quad \exp_o(u) = \Big(\sqrt{k}\cosh\tfrac{|f|}{\sqrt{k}},\;
-        \sqrt{k}\sinh\tfrac{|f|}{\sqrt{k}}\,\tfrac{f}{|f|}\Big).
+        \text{expmap0 (HDD): } x = \operatorname{proj}\big(\exp_o((0, s f))\big),\;
+        s = \min\Big(1, \frac{\text{clamp}\,\sqrt{k}}{|f|}\Big); \qquad
+        \text{lift: } x = \operatorname{proj}((0, f)) = (\sqrt{k + |f|^2}, f)
 
-    ``clamp=None`` disables the rescaling (released geoopt's behaviour, which overflows for large
-    norms). ``how="lift"``: :math:`x = \operatorname{proj}((0, f)) = (\sqrt{k + |f|^2}, f)`, no clamp.
-    ``dtype``: of the points (``None`` keeps ``feat``'s).
+    (geoopt's ``expmap0``/``projx``; ``clamp=None``: no rescaling, released geoopt, overflows for large norms).
     """
     feat, k = prepare(feat, k=k, dtype=dtype)
     u = torch.nn.functional.pad(feat, (1, 0))
@@ -97,14 +90,12 @@ def lift(feat: torch.Tensor, *, k: float | torch.Tensor = 1.0, how: Mapping = "e
 
 
 def centroid(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -2) -> torch.Tensor:
-    r"""Closed-form Lorentzian centroid of points ``x`` along ``dim`` (not a Karcher mean).
+    r"""Closed-form Lorentzian centroid of ``x`` along ``dim`` (not a Karcher mean), :math:`\langle c, c\rangle_L = -k`:
 
-    .. math::
-        \bar z = \frac{1}{N}\sum_i x_i, \qquad
-        c = \frac{\sqrt{k}\,\bar z}{\sqrt{|\langle \bar z, \bar z\rangle_L|}}
+    .. math:: \bar z = \frac{1}{N}\sum_i x_i, \qquad
+              c = \frac{\sqrt{k}\,\bar z}{\sqrt{\max(-\langle \bar z, \bar z\rangle_L, k)}}
 
-    so that :math:`\langle c, c\rangle_L = -k`. On the upper sheet :math:`|\langle \bar z, \bar z\rangle_L| \ge k`;
-    the denominator is floored at ``k`` so that rounding never divides by (almost) zero.
+    (on the upper sheet :math:`-\langle \bar z, \bar z\rangle_L \ge k`: the floor only absorbs rounding).
     """
     k = as_curvature(k, x)
     z = x.mean(dim=dim)
@@ -115,27 +106,26 @@ def centroid(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -2) -
 def arcosh1p(delta: torch.Tensor) -> torch.Tensor:
     r"""Stable :math:`\operatorname{arcosh}(1 + \delta)` for :math:`\delta \ge 0`.
 
-    .. math::
-        \operatorname{arcosh}(1+\delta) = \log\!\big(1 + \delta + \sqrt{\delta(\delta + 2)}\big)
+    .. math:: \operatorname{arcosh}(1+\delta) = \log\!\big(1 + \delta + \sqrt{\delta(\delta + 2)}\big)
 
-    with ``log1p``, without forming :math:`(1+\delta)^2 - 1` (close points keep full relative precision); the
-    root is :math:`\sqrt{s + \epsilon} - \sqrt{\epsilon}`: exactly zero at :math:`\delta = 0`, finite gradient.
+    with ``log1p``, without forming :math:`(1+\delta)^2 - 1`; the root is :func:`safe_sqrt`.
     """
     delta = delta.clamp_min(0.0)
-    eps = _SQRT_EPS.get(delta.dtype, 1e-20)
-    root = torch.sqrt(delta * (delta + 2.0) + eps) - math.sqrt(eps)
-    return torch.log1p(delta + root)
+    return torch.log1p(delta + safe_sqrt(delta * (delta + 2.0)))
+
+
+def safe_sqrt(s: torch.Tensor) -> torch.Tensor:
+    r""":math:`\sqrt{s+\epsilon}-\sqrt{\epsilon}` for ``s >= 0`` (clamped): exactly 0 at 0, finite gradient."""
+    eps = _SQRT_EPS.get(s.dtype, 1e-20)
+    return torch.sqrt(s.clamp_min(0.0) + eps) - math.sqrt(eps)
 
 
 def dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0, keepdim: bool = False,
          dim: int = -1) -> torch.Tensor:
-    r"""Geodesic distance on the hyperboloid (not squared).
+    r"""Geodesic distance on the hyperboloid (not squared), in the second form: no cancellation, 0 at ``x == y``.
 
-    .. math::
-        d_L(x, y) = \sqrt{k}\,\operatorname{arcosh}\!\Big(-\frac{\langle x, y\rangle_L}{k}\Big)
-                  = \sqrt{k}\,\operatorname{arcosh}\!\Big(1 + \frac{\langle x-y, x-y\rangle_L}{2k}\Big)
-
-    The second form avoids the first's cancellation for close points far from the origin; it is 0 for ``x == y``.
+    .. math:: d_L(x, y) = \sqrt{k}\,\operatorname{arcosh}(-\langle x, y\rangle_L / k)
+              = \sqrt{k}\,\operatorname{arcosh}\big(1 + \langle x-y, x-y\rangle_L / 2k\big)
     """
     k = as_curvature(k, x)
     diff = x - y
@@ -145,8 +135,7 @@ def dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0, kee
 def to_poincare(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:
     r"""Project hyperboloid points to the Poincaré ball of radius :math:`\sqrt{k}`.
 
-    .. math::
-        p = \frac{\sqrt{k}\, x_{1:}}{x_0 + \sqrt{k}}
+    .. math:: p = \frac{\sqrt{k}\, x_{1:}}{x_0 + \sqrt{k}}
 
     Works on any batch shape (geoopt's ``lorentz_to_poincare`` does not on 3-D input).
     """
@@ -155,16 +144,12 @@ def to_poincare(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -1
 
 
 def pairwise_dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0) -> torch.Tensor:
-    r"""All geodesic distances ``[..., N, M]`` between hyperboloid points ``x [..., N, D+1]``, ``y [..., M, D+1]``,
-    from one matmul (no ``[N, M, D+1]`` intermediate):
+    r"""All geodesic distances ``[..., N, M]`` between points ``x [..., N, D+1]``, ``y [..., M, D+1]`` by one matmul:
 
-    .. math::
-        d_L(x_i, y_j) = \sqrt{k}\,\operatorname{arcosh}\!\big(1 + \delta_{ij}\big), \qquad
-        \delta_{ij} = -\frac{\langle x_i, y_j\rangle_L}{k} - 1 \;(\ge 0),
+    .. math:: d_L(x_i, y_j) = \sqrt{k}\,\operatorname{arcosh}(1 + \delta_{ij}), \quad
+              \delta_{ij} = -\langle x_i, y_j\rangle_L / k - 1
 
-    Close pairs far from the origin lose precision to the cancellation in :math:`\delta` (absolute error
-    about :math:`x_0 y_0 / k` machine eps; :math:`x_0 y_0/k \approx 1.2\cdot 10^8` at clamp 10): use float64,
-    and :func:`dist` for elementwise pairs.
+    Close pairs far from the origin lose precision (error about :math:`x_0 y_0 / k` eps): use float64, :func:`dist`.
     """
     k = as_curvature(k, x)
     delta = (x[..., :1] @ y[..., :1].transpose(-1, -2) - x[..., 1:] @ y[..., 1:].transpose(-1, -2)) / k - 1.0
@@ -239,17 +224,15 @@ def _to_disk(x: torch.Tensor, w: torch.Tensor, mean: torch.Tensor, k: float):
 
 def poincare_disk(real_feat, syn_feat, *, k: float = 1.0, how: Mapping = "expmap0",
                   clamp: float | None = EXP_MAX_RADIUS, scale: float | None = None, center: bool = True) -> dict:
-    r"""Real ``[C, N, D]`` and synthetic ``[C, M, D]`` (or None) features per class and their Lorentzian
-    centroids in the unit Poincaré disk.
+    r"""Real ``[C, N, D]`` and synthetic ``[C, M, D]`` (or None) features (times ``scale``, :func:`lift`-ed) and their
+    Lorentzian centroids in the unit Poincaré disk: radius exact, direction approximate,
 
-    Features are :func:`lift`-ed (after multiplying by ``scale``). A point :math:`x` is drawn at the
-    **exact** radius :math:`\tanh(r / 2\sqrt{k})`, :math:`r = d_L(o, x)`, in the **approximate** direction
-    :math:`W^\top(u - \bar u)`, :math:`u = x_{1:}/|x_{1:}|`, :math:`W` the two leading principal axes of the
-    real directions, :math:`\bar u` their mean (0 with ``center=False``; then for D = 2 an isometry).
-    Returns points ``real``, ``syn``, ``*_centroids``, labels, distances to the origin ``*_dist0``,
-    ``centroid_dist [C]`` (HDD's loss before :math:`\lambda`), fractions ``saturated*`` at the clamp,
-    ``max_radius``, ``max_disk_radius``, ``explained_variance``, ``plane_fraction`` and the settings;
-    without ``syn_feat`` the ``syn*`` and ``centroid_dist`` entries are left out.
+    .. math:: \rho = \tanh\big(d_L(o, x) / 2\sqrt{k}\big), \qquad \text{direction } W^\top(u - \bar u),\;
+              u = x_{1:}/|x_{1:}|
+
+    (:math:`W` the two leading principal axes of the real directions, :math:`\bar u` their mean, 0 with
+    ``center=False``). Returns the points, labels, ``*_dist0``, ``centroid_dist [C]``, ``saturated*``, ``max_radius``,
+    ``max_disk_radius``, ``explained_variance``, ``plane_fraction``, the settings; no ``syn*`` without ``syn_feat``.
     """
     if not k > 0:
         raise ValueError(f"k must be > 0, got k={k}")

@@ -1,14 +1,8 @@
-r"""Pruning a distilled set: score each synthetic sample, keep the best ``keep_ratio`` per class.
+r"""Pruning a distilled set: score each synthetic sample, keep the best (lowest) ``keep_ratio`` per class.
 
-HDD reports that "pruning in hyperbolic space requires only 20% of the distilled core set"; no code
-was published. Our definition (SPEC): lift each synthetic sample's features into the Lorentz model
-and score it by its geodesic distance to the class's real-data centroid; keep the nearest
-
-.. math::
-    n_{keep} = \max\big(1, \lceil \text{keep\_ratio} \cdot \text{ipc} \rceil\big)
-
-per class. Baselines with the same interface: ``euclidean`` (distance to the real class mean) and
-``random`` (uniform scores). Lower score = kept first.
+HDD published no code for it; our definition (SPEC) scores a sample by the geodesic distance of its lifted features
+to the class's real Lorentzian centroid (baselines: ``euclidean`` distance to the real mean, ``random``) and keeps
+:math:`n_{keep} = \max(1, \lceil \text{keep\_ratio} \cdot \text{ipc} \rceil)` per class.
 """
 
 from __future__ import annotations

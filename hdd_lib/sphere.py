@@ -7,12 +7,11 @@ geoopt's unit ``Sphere`` does the radial projection. ``k`` is keyword-only as in
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import torch
 
-from .geometry import _SQRT_EPS, as_curvature, prepare
+from .geometry import as_curvature, prepare, safe_sqrt
 
 with warnings.catch_warnings():  # geoopt scripts its kernels with the deprecated torch.jit
     warnings.simplefilter("ignore", FutureWarning)
@@ -39,8 +38,7 @@ def project(feat: torch.Tensor, *, k: float | torch.Tensor = 1.0,
             dtype: torch.dtype | None = torch.float64) -> torch.Tensor:
     r"""Radially project features ``[..., D]`` onto the sphere of radius :math:`\sqrt{k}`.
 
-    .. math::
-        x = \sqrt{k}\,\frac{f}{|f|} \qquad (x = \sqrt{k}\, e_1 \text{ if } f = 0)
+    .. math:: x = \sqrt{k}\,\frac{f}{|f|} \qquad (x = \sqrt{k}\, e_1 \text{ if } f = 0)
     """
     feat, k = prepare(feat, k=k, dtype=dtype)
     return torch.sqrt(k) * _direction(feat)
@@ -49,8 +47,7 @@ def project(feat: torch.Tensor, *, k: float | torch.Tensor = 1.0,
 def centroid(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -2) -> torch.Tensor:
     r"""Spherical centroid of points ``x`` along ``dim``: the Euclidean mean renormalised to the sphere.
 
-    .. math::
-        \bar x = \frac{1}{N}\sum_i x_i, \qquad c = \sqrt{k}\,\frac{\bar x}{|\bar x|}
+    .. math:: \bar x = \frac{1}{N}\sum_i x_i, \qquad c = \sqrt{k}\,\frac{\bar x}{|\bar x|}
 
     (closed form, not a Karcher mean; a zero mean maps to :math:`\sqrt{k}\,e_1`; ``dim`` not the last one).
     """
@@ -58,21 +55,12 @@ def centroid(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -2) -
     return torch.sqrt(k) * _direction(x.mean(dim=dim))
 
 
-def _safe_sqrt(s: torch.Tensor) -> torch.Tensor:
-    """:math:`\\sqrt{s+\\epsilon}-\\sqrt{\\epsilon}` for ``s >= 0``: exactly 0 at 0 with a finite gradient."""
-    eps = _SQRT_EPS.get(s.dtype, 1e-20)
-    return torch.sqrt(s.clamp_min(0.0) + eps) - math.sqrt(eps)
-
-
 def dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0, keepdim: bool = False,
          dim: int = -1) -> torch.Tensor:
-    r"""Geodesic (great-circle) distance on the sphere of radius :math:`R = \sqrt{k}` (not squared).
+    r"""Great-circle distance on the sphere of radius :math:`R = \sqrt{k}` (not squared), in the second form: full
+    precision for close and antipodal points, 0 (finite gradient) at ``x == y``.
 
-    .. math::
-        d_S(x, y) = R \arccos\frac{\langle x, y\rangle}{R^2}
-                  = 2R\,\operatorname{atan2}\big(|x - y|,\; |x + y|\big)
-
-    The second form keeps full precision for close and antipodal points and is 0 (finite gradient) at ``x == y``.
+    .. math:: d_S(x, y) = R \arccos\frac{\langle x, y\rangle}{R^2} = 2R\,\operatorname{atan2}(|x - y|, |x + y|)
     """
     k = as_curvature(k, x)
     a, b = (torch.linalg.vector_norm(v, dim=dim, keepdim=keepdim) for v in (x - y, x + y))
@@ -84,12 +72,11 @@ def pairwise_dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor =
 
     With :math:`c = u^\top v` of the unit vectors :math:`u = x/R`, :math:`v = y/R` (one matmul):
 
-    .. math::
-        d_S(x_i, y_j) = 2R\,\operatorname{atan2}\big(\sqrt{2 - 2c_{ij}},\; \sqrt{2 + 2c_{ij}}\big)
+    .. math:: d_S(x_i, y_j) = 2R\,\operatorname{atan2}\big(\sqrt{2 - 2c_{ij}},\; \sqrt{2 + 2c_{ij}}\big)
 
     Close pairs lose precision (error about :math:`R\sqrt{\text{eps}}`); use :func:`dist` for elementwise pairs.
     """
     k = as_curvature(k, x)
     r = torch.sqrt(k)
     c = (x / r) @ (y / r).transpose(-1, -2)
-    return 2.0 * r * torch.atan2(_safe_sqrt(2.0 - 2.0 * c), _safe_sqrt(2.0 + 2.0 * c))
+    return 2.0 * r * torch.atan2(safe_sqrt(2.0 - 2.0 * c), safe_sqrt(2.0 + 2.0 * c))

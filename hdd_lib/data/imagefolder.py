@@ -17,18 +17,15 @@ import torch
 from tqdm.auto import tqdm
 
 from .images import ImageDecodeError, cached, decode_bytes, is_image_file, natural_key, stack_images
-from .raw import DatasetCorruptError, DatasetNotFoundError, RawSplit, channel_stats
-from .specs import SPLITS, DatasetSpec, get_spec
+from .specs import SPLITS, DatasetCorruptError, DatasetNotFoundError, DatasetSpec, RawSplit, channel_stats, get_spec
 
 __all__ = ["CIFAR10_JPEG_FILE", "read_image_folder", "read_cifar10_jpeg", "folder_spec"]
 
 #: Where ``"cifar10_jpeg"`` is found, relative to the data root.
 CIFAR10_JPEG_FILE = "CIFAR10-JPEG/cifar10-jpeg.tar.gz"
 IMAGEFOLDER_REMEDY = "Replace or delete the damaged file (for an archive: create or copy it again), then load again."
-CIFAR10_JPEG_REMEDY = (
-    f"Copy {CIFAR10_JPEG_FILE} again from where it came from and check it against that folder's SHA256SUMS "
-    "(this lossy copy cannot be downloaded)."
-)
+CIFAR10_JPEG_REMEDY = (f"Copy {CIFAR10_JPEG_FILE} again from where it came from and check it against that folder's "
+                       "SHA256SUMS (this lossy copy cannot be downloaded).")
 _LAYOUT = tuple(f"{split}/<class>/<image>" for split in SPLITS)
 _LAYOUT_REMEDY = "Point root at a folder or .tar.gz archive laid out as [top/]train/<class>/<image> and [top/]test/..."
 
@@ -87,11 +84,8 @@ def _place(name: str) -> tuple[str, str, str] | None:
     parts = parts[1:] if parts and parts[0] == "." else parts
     if any(p.startswith(".") or p == "__MACOSX" for p in parts):
         return None
-    if len(parts) == 3 and parts[0] in SPLITS:
-        return "", parts[0], parts[1]
-    if len(parts) == 4 and parts[1] in SPLITS:
-        return parts[0], parts[1], parts[2]
-    return None
+    parts = ("",) * (len(parts) == 3) + parts  # no top folder
+    return parts[:3] if len(parts) == 4 and parts[1] in SPLITS else None
 
 
 def _iter_files(path: Path) -> Iterator[tuple[str, bytes]]:
@@ -134,6 +128,5 @@ def _decode_tree(path: Path, dataset: str, remedy: str) -> dict:
     label = {c: i for i, c in enumerate(classes)}
     images = stack_images([r[4] for r in records], [r[3] for r in records]).split(counts)  # one size, channels, dtype
     labels = torch.tensor([label[r[1]] for r in records], dtype=torch.int64).split(counts)
-    return {"classes": classes} | {f"{s}_images": x for s, x in zip(SPLITS, images)} | {
-        f"{s}_labels": y for s, y in zip(SPLITS, labels)
-    }
+    return {"classes": classes, **{f"{s}_images": x for s, x in zip(SPLITS, images)},
+            **{f"{s}_labels": y for s, y in zip(SPLITS, labels)}}

@@ -1,10 +1,8 @@
 """Image files to integer ``[C, H, W]`` tensors (PIL), and a disk cache so that a tree is decoded once.
 
-Grey stays one channel, all else becomes RGB (alpha dropped), as uint8; 16-bit grey (PIL ``I;16*``, or ``I`` from
-PNG/PGM) stays uint16, meaning ``x / 65535``. Float and 32-bit images are refused. Cache entries live in
-``$HDD_CACHE_DIR`` (default ``~/.cache/hdd_lib``), never beside the (maybe read-only) data, keyed by the source's path,
-size and mtime; written atomically; an unreadable entry is decoded again, an unwritable cache only costs time (a
-warning)."""
+Grey stays one channel, all else becomes RGB (alpha dropped), uint8; 16-bit grey stays uint16 (``x / 65535``); float
+and 32-bit images are refused. Cache entries (in ``$HDD_CACHE_DIR``, default ``~/.cache/hdd_lib``) are keyed by the
+source's paths, sizes and mtimes; unreadable ones are decoded again, an unwritable cache only warns."""
 
 from __future__ import annotations
 
@@ -12,7 +10,6 @@ import hashlib
 import io
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+
+from ..storage import save_torch
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageDecodeError", "is_image_file", "natural_key", "decode_bytes", "stack_images",
            "CACHE_VERSION", "default_cache_dir", "fingerprint", "cached"]  # fmt: skip
@@ -81,10 +80,8 @@ def stack_images(images: Sequence[torch.Tensor], names: Sequence[str], *, channe
     first = tuple(images[0].shape[1:])
     for img, name in zip(images, names):
         if tuple(img.shape[1:]) != first:
-            raise ValueError(
-                f"all images must share one size: {names[0]!r} is {first[0]}x{first[1]} but {name!r} is "
-                f"{img.shape[1]}x{img.shape[2]}; resize them to one size first"
-            )
+            raise ValueError(f"all images must share one size: {names[0]!r} is {first[0]}x{first[1]} but {name!r} "
+                             f"is {img.shape[1]}x{img.shape[2]}; resize them to one size first")
     if channels is None:
         channels = 3 if any(img.shape[0] == 3 for img in images) else 1
     out = torch.empty(len(images), channels, *first, dtype=dtype)
@@ -130,15 +127,7 @@ def cached(kind: str, source: str | os.PathLike, build: Callable[[], dict[str, A
             warnings.warn(f"ignoring unreadable cache entry {str(entry)!r} ({err}); decoding again", stacklevel=2)
     value = build()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{kind}-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(value, f)
-            os.replace(tmp, entry)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        save_torch(entry, value)
     except OSError as err:
         warnings.warn(f"could not write the decode cache in {str(folder)!r} ({err}); set $HDD_CACHE_DIR to a "
                       "writable folder to avoid decoding again next time", stacklevel=2)  # fmt: skip

@@ -1,8 +1,7 @@
 r"""A loaded split on its device: one normalised tensor, its labels and a per-class index.
 
-The loop draws ``n`` images of every class each iteration; :meth:`ClassIndex.sample` does it for all classes at once:
-random keys over a padded ``[K, max_count]`` table of positions (padding masked to -1), then ``topk``. Keys come only
-from the caller's CPU generator; only the drawn ``[K, n]`` positions travel to the data's device."""
+:meth:`ClassIndex.sample` draws ``n`` images of every class at once: random keys (from the caller's CPU generator)
+over a padded ``[K, max_count]`` table of positions, then ``topk``; only the ``[K, n]`` positions travel."""
 
 from __future__ import annotations
 
@@ -10,8 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from .raw import RawSplit
-from .specs import DatasetSpec, check_split
+from .specs import DatasetSpec, RawSplit, check_split
 
 __all__ = ["ImageSet", "ClassIndex", "class_counts", "normalise", "denormalise"]
 
@@ -67,20 +65,21 @@ class ClassIndex:
             raise ValueError(f"generator must be a CPU torch.Generator, got {generator!r}")
         smallest = int(torch.argmin(self.counts))
         if n > int(self.counts[smallest]):
-            raise ValueError(
-                f"cannot draw n={n} distinct images per class: class {smallest} has only "
-                f"{int(self.counts[smallest])} images; ask for at most that many"
-            )
+            raise ValueError(f"cannot draw n={n} distinct images per class: class {smallest} has only "
+                             f"{int(self.counts[smallest])} images; ask for at most that many")
         keys = torch.rand(self.positions.shape, generator=generator)
         keys.masked_fill_(self.positions < 0, -1.0)
         slots = torch.topk(keys, n, dim=1, sorted=False).indices
         return torch.gather(self.positions, 1, slots)
 
 
+def _stats(spec: DatasetSpec, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return tuple(torch.tensor(v, dtype=dtype, device=device).view(-1, 1, 1) for v in (spec.mean, spec.std))
+
+
 def normalise(images: torch.Tensor, spec: DatasetSpec, *, max_value: int = 255) -> torch.Tensor:
     r"""Integer ``[..., C, H, W]`` in ``[0, m]`` to float32 :math:`(x / m - \mu) / \sigma`, on its device."""
-    mean = torch.tensor(spec.mean, dtype=torch.float32, device=images.device).view(-1, 1, 1)
-    std = torch.tensor(spec.std, dtype=torch.float32, device=images.device).view(-1, 1, 1)
+    mean, std = _stats(spec, torch.float32, images.device)
     out = images.to(torch.float32).div_(max_value)
     return out.sub_(mean).div_(std)
 
@@ -89,8 +88,7 @@ def denormalise(images: torch.Tensor, spec: DatasetSpec, *, clamp: bool = True) 
     r"""Undo the normalisation for plotting: :math:`x \sigma + \mu` of ``[..., C, H, W]``, clamped to ``[0, 1]``."""
     if images.dim() < 3 or images.shape[-3] != spec.channels:
         raise ValueError(f"images must be [..., {spec.channels}, H, W], got shape {tuple(images.shape)}")
-    mean = torch.tensor(spec.mean, dtype=images.dtype, device=images.device).view(-1, 1, 1)
-    std = torch.tensor(spec.std, dtype=images.dtype, device=images.device).view(-1, 1, 1)
+    mean, std = _stats(spec, images.dtype, images.device)
     out = images * std + mean
     return out.clamp(0.0, 1.0) if clamp else out
 
@@ -114,10 +112,8 @@ class ImageSet:
         if not self.images.is_floating_point():
             raise ValueError(f"images must be floating point (normalised), got {self.images.dtype}")
         if self.labels.shape != (self.images.shape[0],) or self.labels.device != self.images.device:
-            raise ValueError(
-                f"labels must be [N={self.images.shape[0]}] on {self.images.device}, "
-                f"got {tuple(self.labels.shape)} on {self.labels.device}"
-            )
+            raise ValueError(f"labels must be [N={self.images.shape[0]}] on {self.images.device}, "
+                             f"got {tuple(self.labels.shape)} on {self.labels.device}")
         object.__setattr__(self, "index", ClassIndex.from_labels(self.labels, self.spec.num_classes))
 
     @classmethod
@@ -132,10 +128,8 @@ class ImageSet:
         return self.images.shape[0]
 
     def __repr__(self) -> str:
-        return (
-            f"ImageSet(name={self.spec.name!r}, split={self.split!r}, images={tuple(self.images.shape)}, "
-            f"device={self.device}, classes={self.spec.num_classes})"
-        )
+        return (f"ImageSet(name={self.spec.name!r}, split={self.split!r}, images={tuple(self.images.shape)}, "
+                f"device={self.device}, classes={self.spec.num_classes})")
 
     @property
     def device(self) -> torch.device:

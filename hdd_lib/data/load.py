@@ -10,8 +10,7 @@ import torch
 
 from .imagefolder import CIFAR10_JPEG_REMEDY, IMAGEFOLDER_REMEDY, folder_spec, read_cifar10_jpeg, read_image_folder
 from .imageset import ImageSet
-from .raw import REDOWNLOAD_REMEDY, RawSplit, check_against_spec
-from .specs import SPECS, check_split
+from .specs import REDOWNLOAD_REMEDY, SPECS, RawSplit, check_against_spec, check_split
 from .tinyimagenet import TINY_REMEDY, read_tiny_imagenet
 from .torchvision_sources import read_cifar10, read_cifar100, read_fashionmnist, read_mnist, read_svhn
 
@@ -58,15 +57,10 @@ def load(name: str, root: str | os.PathLike | None = None, *, split: str = "trai
          device: str | torch.device = "cpu", cache_dir: str | os.PathLike | None = None) -> ImageSet:  # fmt: skip
     """One split of a dataset: normalised float32 images on ``device``, labels and a per-class index.
 
-    ``root`` is the data root in torchvision's layout (``None``: :func:`default_root`); for ``imagefolder`` the tree
-    itself (folder or tar archive); ``digits`` ignores it. Tiny-ImageNet's ``test`` split is its labelled ``val``.
-    ``download=True`` fetches missing files (torchvision); ``False`` never touches the network. ``cache_dir`` holds
-    decoded JPEG/PNG trees (default ``$HDD_CACHE_DIR`` or ``~/.cache/hdd_lib``). Normalisation happens on ``device``.
-
-    Raises ``ValueError`` (unknown name or split, no root for ``imagefolder``, a tree that is not one dataset),
-    :class:`DatasetNotFoundError` (a ``FileNotFoundError``: files absent) or :class:`DatasetCorruptError` (a
-    ``ValueError``: a file fails its checksum or cannot be parsed), each one line naming the dataset, the place and the
-    remedy."""
+    ``root``: the data root in torchvision's layout (``None``: :func:`default_root`), the tree itself for
+    ``imagefolder``, ignored by ``digits``. ``download=False`` never touches the network; ``cache_dir`` holds decoded
+    JPEG/PNG trees. ``ValueError`` for a bad name, split or tree, else :class:`DatasetNotFoundError` (files absent) or
+    :class:`DatasetCorruptError` (bad checksum or format), each one line naming dataset, place and remedy."""
     if not isinstance(name, str) or name not in (*SOURCES, "imagefolder"):
         hint = f" (keys are lower case: {name.lower()!r})" if isinstance(name, str) and name.lower() in SOURCES else ""
         raise ValueError(f"unknown dataset {name!r}{hint}; known: {', '.join(available_datasets())}")

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .images import ImageDecodeError, cached, decode_bytes, is_image_file, natural_key, stack_images
-from .raw import DOWNLOAD_FAILED_REMEDY, DatasetCorruptError, DatasetNotFoundError, RawSplit
+from .specs import DOWNLOAD_FAILED_REMEDY, DatasetCorruptError, DatasetNotFoundError, RawSplit
 
 __all__ = ["TINY_URL", "TINY_MD5", "TINY_FOLDER", "read_tiny_imagenet"]
 
@@ -53,9 +53,8 @@ def read_tiny_imagenet(root: Path, split: str, *, download: bool = False, cache_
 
 
 def _present(folder: Path) -> bool:
-    return all((folder / p).is_file() for p in ("wnids.txt", "val/val_annotations.txt")) and all(
-        (folder / p).is_dir() for p in ("train", "val/images")
-    )
+    return (all((folder / p).is_file() for p in ("wnids.txt", "val/val_annotations.txt"))
+            and all((folder / p).is_dir() for p in ("train", "val/images")))
 
 
 def _corrupt(path: Path, reason: str) -> DatasetCorruptError:

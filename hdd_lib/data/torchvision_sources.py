@@ -23,7 +23,7 @@ import torch
 
 # torchvision is imported where a reader runs, not with hdd_lib: it costs ~2.5 s per process
 # (it loads torch._dynamo), which every pipeline stage would pay for nothing on the embedded digits.
-from .raw import DOWNLOAD_FAILED_REMEDY, DatasetCorruptError, DatasetNotFoundError, RawSplit
+from .specs import DOWNLOAD_FAILED_REMEDY, DatasetCorruptError, DatasetNotFoundError, RawSplit
 
 __all__ = ["read_mnist", "read_fashionmnist", "read_svhn", "read_cifar10", "read_cifar100"]
 
@@ -43,9 +43,11 @@ def _tvd():
     return datasets
 
 
-def _check_integrity(path: Path, md5: str) -> bool:
+def _verify(dataset: str, path: Path, md5: str) -> None:
+    """:class:`DatasetCorruptError` unless ``path`` matches torchvision's checksum ``md5``."""
     from torchvision.datasets.utils import check_integrity
-    return check_integrity(os.fspath(path), md5)
+    if not check_integrity(os.fspath(path), md5):
+        raise DatasetCorruptError(dataset, path, f"its MD5 does not match torchvision's checksum {md5}")
 
 
 def _read_cifar(dataset: str, root: Path, split: str, *, download: bool = False, cache_dir=None) -> RawSplit:
@@ -75,8 +77,7 @@ def _construct(dataset: str, root: Path, checks: Sequence[tuple[str, str]], buil
             reason, remedy = f"download failed: {err}", DOWNLOAD_FAILED_REMEDY
             raise DatasetNotFoundError(dataset, root, expected, reason=reason, remedy=remedy) from err
         for name, md5 in checks:
-            if not _check_integrity(root / name, md5):
-                raise DatasetCorruptError(dataset, root / name, f"its MD5 does not match torchvision's checksum {md5}")
+            _verify(dataset, root / name, md5)
         raise DatasetCorruptError(dataset, root / expected[0], f"{type(err).__name__}: {err}") from err
 
 
@@ -87,11 +88,8 @@ def _read_mnist_family(dataset: str, root: Path, split: str, *, download: bool =
     gz_names = [f"{'train' if split == 'train' else 't10k'}-{kind}-ubyte.gz" for kind in ("images-idx3", "labels-idx1")]
     extracted = all((raw_dir / os.path.splitext(name)[0]).is_file() for name, _ in cls.resources)
     if not extracted and all((raw_dir / name).is_file() for name in gz_names):  # the official files, read in place
-        md5s = dict(cls.resources)
         for name in gz_names:
-            if not _check_integrity(raw_dir / name, md5s[name]):
-                reason = f"its MD5 does not match torchvision's checksum {md5s[name]}"
-                raise DatasetCorruptError(dataset, raw_dir / name, reason)
+            _verify(dataset, raw_dir / name, dict(cls.resources)[name])
         images, labels = (_read_idx_gz(dataset, raw_dir / name, ndim=n) for name, n in zip(gz_names, (3, 1)))
         if images.shape[0] != labels.shape[0]:
             raise DatasetCorruptError(dataset, raw_dir, f"{images.shape[0]} images but {labels.shape[0]} labels")

@@ -1,58 +1,29 @@
 r"""GeoDM (Li et al., arXiv 2512.08317): distribution matching in a product of E, H and S spaces.
 
-The paper's code and equations are not public; this is our design (SPEC, section GeoDM). Each
-feature vector :math:`f \in \mathbb{R}^D` is cut into fixed slices, one per selected factor
-(``factors``, any non-empty subset of ``"EHS"``, in the order written):
-
-* **E** (Euclidean): DM's squared distance of the class means (:class:`~hdd_lib.losses.dm.DMLoss`).
-* **H** (hyperbolic): HDD's geodesic distance (not squared) between Lorentzian centroids, after
-  :func:`hdd_lib.geometry.lift` (``how``/``clamp`` as in HDD), with a learnable :math:`k_H`.
-* **S** (spherical): points projected to the sphere of radius :math:`\sqrt{k_S}` (learnable),
-  centroid = mean renormalised to the sphere, geodesic distance (not squared); :mod:`hdd_lib.sphere`.
-
-The loss of class :math:`c` is
+The paper's code and equations are not public; this is our design (SPEC, GeoDM). Features are cut into slices
+``dims`` (default equal, remainder first: 2048 = 683 + 683 + 682), one per letter of ``factors`` (a non-empty subset
+of ``"EHS"``): **E** DM's squared mean distance, **H** HDD's geodesic Lorentz-centroid distance (:func:`geometry.lift`,
+learnable :math:`k_H`), **S** the geodesic distance of renormalised means on the sphere of radius :math:`\sqrt{k_S}`
+(learnable; :mod:`hdd_lib.sphere`). The loss of class :math:`c` is
 
 .. math::
     \ell_c = \lambda\Big(\sum_f w_f\,\frac{D_f(c)}{s_f} + \lambda_{OT}\, S_\varepsilon\big(C_c\big)
-             + \lambda_{reg}\, R_c\Big), \qquad C_c[i, j] = \sum_f w_f\,\frac{d_f(x_{c,i}, y_{c,j})^2}{s^{OT}_f}
+             + \lambda_{reg}\, R_c\Big), \qquad C_c[i, j] = \sum_f w_f\,\frac{d_f(x_{c,i}, y_{c,j})^2}{s^{OT}_f},
+    \qquad k_f = k_{\min} + (k_{\max} - k_{\min})\,\sigma(\theta_f), \quad w = \operatorname{softmax}(\text{logits})
 
-with :math:`D_f(c)` the factor's centroid discrepancy between the real batch :math:`x_c` and the
-synthetic samples :math:`y_c`, and :math:`d_f` its pointwise distance. Choices made here:
+(``learn="fixed"``: ``weights`` as given, zeros allowed; ``"joint"``/``"adversarial"``: the loop descends/ascends
+:meth:`GeoDMLoss.learned_parameters`). ``normalize``: the first call records each factor's detached mean discrepancy
+:math:`s_f` and pairwise squared distance :math:`s^{OT}_f` (buffers ``scales``/``ot_scales``, values above
+:data:`MIN_SCALE`). OT: POT log-domain Sinkhorn per class, uniform marginals, ``epsilon`` relative to the mean cross
+cost, ``debias`` the Sinkhorn divergence (:mod:`hdd_lib.losses.ot`); costs from matmuls. The regulariser (a penalty:
+nonzero at real == syn; norms floored at :data:`MIN_REG_NORM`) is
 
-1. **Slices.** ``dims`` (one size per factor, summing to ``D``); by default an equal split, the
-   remainder to the first factors (2048 = 683 + 683 + 682).
-2. **Curvatures** :math:`k = k_{\min} + (k_{\max} - k_{\min})\,\sigma(\theta)`, one float64
-   :math:`\theta` per curved factor (H: curvature :math:`-1/k_H`; S: radius :math:`\sqrt{k_S}`).
-3. **Weights**: softmax over one float64 logit per factor, initialised to ``weights``; with
-   ``learn="fixed"`` the given probabilities are used as they are (exact zeros allowed).
-4. **learn** (``"joint"``, ``"adversarial"``, ``"fixed"``) is only stored: the loop optimises
-   :meth:`GeoDMLoss.learned_parameters`, descending (joint) or ascending (adversarial). Minimising
-   over the weights alone moves all mass to the smallest normalised factor.
-5. **Normalisation** (``normalize=True``): the first call records each factor's detached mean
-   discrepancy :math:`s_f` and mean pairwise squared distance :math:`s^{OT}_f` in the buffers
-   ``scales`` / ``ot_scales`` (in ``state_dict``; :meth:`GeoDMLoss.reset_scales` clears them), so every
-   factor starts at 1 on average and the weights get no centroid gradient on that call. A value not
-   above :data:`MIN_SCALE` is not recorded (divided by 1 until a later call records it).
-6. **OT term** (``lambda_ot > 0``): per class, cost = the weighted squared product distance, uniform
-   marginals, batched POT log-domain Sinkhorn (:mod:`hdd_lib.losses.ot`), ``epsilon`` relative to the
-   class's mean cross cost; ``debias=True`` gives the Sinkhorn divergence (0 when the sets coincide).
-   Pairwise distances come from matmuls, never ``[N, M, D]`` differences; the real-real cost (the
-   most expensive part on a CPU) is built without graph when the geometry is frozen.
-7. **Curvature regulariser** (``lambda_reg > 0``), unweighted by :math:`w_f`, norms floored at
-   :data:`MIN_REG_NORM` (for H with ``expmap0`` the norm is the distance from the origin before the clamp):
+.. math::
+    R_c = \frac{1}{|\{H,S\}|}\sum_{f \in \{H,S\}} \frac12\Big(\operatorname{mean}_i \log^2\frac{|x^f_{c,i}|}{\sqrt{k_f}}
+          + \operatorname{mean}_j \log^2\frac{|y^f_{c,j}|}{\sqrt{k_f}}\Big).
 
-   .. math::
-       R_c = \frac{1}{|\{H,S\}|}\sum_{f \in \{H,S\}} \tfrac12\Big(
-             \operatorname{mean}_i \log^2\frac{|x^f_{c,i}|}{\sqrt{k_f}}
-           + \operatorname{mean}_j \log^2\frac{|y^f_{c,j}|}{\sqrt{k_f}}\Big).
-
-   It is a penalty, not a discrepancy: with it the loss is no longer 0 when real == syn.
-8. **Precision.** Everything after the slicing runs in ``dtype`` (float64 default); float32 is not
-   advised with the OT term (pairwise hyperbolic distances cancel catastrophically).
-
-With one factor holding all the weight (``learn="fixed"``), ``normalize=False``, ``lam=1`` and no
-OT/regulariser, the loss equals that factor's own loss: E is ``get_loss("dm")``, H is
-``get_loss("hdd", k=k_H, lam=1)``.
+Math after slicing runs in ``dtype`` (float64 advised with OT). One fixed factor, ``normalize=False``, ``lam=1``, no
+OT/regulariser: E equals ``get_loss("dm")``, H ``get_loss("hdd", k=k_H, lam=1)``.
 """
 
 from __future__ import annotations
@@ -66,7 +37,6 @@ from torch import nn
 from .. import geometry, sphere
 from ..config import Count, NonNegative, Positive, Settings
 from .base import LOSSES, MatchingLoss, check_features
-from .dm import DMLoss
 from .ot import sinkhorn_divergence
 
 __all__ = ["FACTORS", "MIN_SCALE", "MIN_REG_NORM", "GeoDMConfig", "GeoDMLoss", "split_dims"]
@@ -79,8 +49,6 @@ _CURVED = "HS"
 MIN_SCALE = 1e-12
 #: Floor of the slice norms inside the regulariser's logarithm.
 MIN_REG_NORM = 1e-12
-#: Tolerance on ``sum(weights) == 1``.
-_WEIGHT_SUM_TOL = 1e-6
 
 #: What :meth:`GeoDMLoss.embed` returns: the factor points and the raw slices, keyed by factor letter.
 Embedded = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]
@@ -118,7 +86,7 @@ class GeoDMConfig(Settings):
     dtype: Literal["float64", "float32"] = "float64"
 
     def check(self) -> None:
-        f, n = self.factors, len(self.factors)
+        f, n, w = self.factors, len(self.factors), self.weights
         if not (f and set(f) <= set(FACTORS) and len(set(f)) == n):
             raise ValueError(f"factors must be a non-empty string of distinct letters from 'EHS', got factors={f!r}")
         if self.dims is not None and len(self.dims) != n:
@@ -129,13 +97,11 @@ class GeoDMConfig(Settings):
             if not self.k_min < getattr(self, name) < self.k_max:
                 raise ValueError(f"{name} must lie strictly inside (k_min, k_max) = ({self.k_min}, {self.k_max}), "
                                  f"got {name}={getattr(self, name)!r}")
-        if self.weights is not None:
-            w = self.weights
-            if len(w) != n or (self.learn != "fixed" and min(w) <= 0):
-                rule = ">= 0" if self.learn == "fixed" else '> 0 (exact zeros need learn="fixed")'
-                raise ValueError(f"weights must be {n} finite numbers {rule}, one per factor of {f!r}, got weights={w!r}")
-            if abs(sum(w) - 1.0) > _WEIGHT_SUM_TOL:
-                raise ValueError(f"weights must sum to 1, got weights={w!r} (sum {sum(w)})")
+        if w is not None and (len(w) != n or (self.learn != "fixed" and min(w) <= 0)):
+            rule = ">= 0" if self.learn == "fixed" else '> 0 (exact zeros need learn="fixed")'
+            raise ValueError(f"weights must be {n} finite numbers {rule}, one per factor of {f!r}, got weights={w!r}")
+        if w is not None and abs(sum(w) - 1.0) > 1e-6:
+            raise ValueError(f"weights must sum to 1, got weights={w!r} (sum {sum(w)})")
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -177,7 +143,6 @@ class GeoDMLoss(MatchingLoss):
         self.register_buffer("scales", torch.zeros(n, dtype=f64))
         self.register_buffer("ot_scales", torch.zeros(n, dtype=f64))
         self.requires_grad_(config.learn != "fixed")
-        self._dm = DMLoss()
         self._last: dict[str, torch.Tensor] = {}
 
     @property
@@ -210,9 +175,6 @@ class GeoDMLoss(MatchingLoss):
         """The curvature logits and weight logits, for the loop's separate optimiser."""
         return [*self.theta.values(), self.weight_logits]
 
-    def _geometry_requires_grad(self) -> bool:
-        return any(p.requires_grad for p in self.geometry_parameters())
-
     def reset_scales(self) -> None:
         """Forget the normalisation scales; the next call records new ones."""
         self.scales.zero_()
@@ -223,31 +185,18 @@ class GeoDMLoss(MatchingLoss):
         c = self.config
         feat = feat.to(c.torch_dtype)
         parts = torch.split(feat, list(c.split(feat.shape[-1])), dim=-1)
-        points = {}
-        for f, x in zip(c.factors, parts):
-            if f == "E":
-                points[f] = x
-            elif f == "H":
-                points[f] = geometry.lift(x, k=self.curvature("H"), how=c.how, clamp=c.clamp, dtype=None)
-            else:
-                points[f] = sphere.project(x, k=self.curvature("S"), dtype=None)
-        return points, dict(zip(c.factors, parts))
+        maps = {"E": lambda x: x, "S": lambda x: sphere.project(x, k=self.curvature("S"), dtype=None),
+                "H": lambda x: geometry.lift(x, k=self.curvature("H"), how=c.how, clamp=c.clamp, dtype=None)}
+        return {f: maps[f](x) for f, x in zip(c.factors, parts)}, dict(zip(c.factors, parts))
 
     def discrepancies(self, real: dict[str, torch.Tensor], syn: dict[str, torch.Tensor]) -> torch.Tensor:
         """Raw centroid discrepancy per factor and class, ``[F, C]``, from :meth:`embed` points."""
-        out = []
-        for f in self.factors:
+        def one(f: str) -> torch.Tensor:
             if f == "E":
-                out.append(self._dm.per_class(real[f], syn[f]))
-            elif f == "H":
-                k = self.curvature("H")
-                c_real, c_syn = geometry.centroid(real[f], k=k), geometry.centroid(syn[f], k=k)
-                out.append(geometry.dist(c_real, c_syn, k=k))
-            else:
-                k = self.curvature("S")
-                c_real, c_syn = sphere.centroid(real[f], k=k), sphere.centroid(syn[f], k=k)
-                out.append(sphere.dist(c_real, c_syn, k=k))
-        return torch.stack(out)
+                return (real[f].mean(dim=1) - syn[f].mean(dim=1)).pow(2).sum(dim=-1)  # DM
+            k, space = self.curvature(f), geometry if f == "H" else sphere
+            return space.dist(space.centroid(real[f], k=k), space.centroid(syn[f], k=k), k=k)
+        return torch.stack([one(f) for f in self.factors])
 
     def sq_distances(self, x: Embedded, y: Embedded) -> torch.Tensor:
         r"""Pairwise squared distances per factor ``[F, C, N, M]`` by matmuls; S uses :math:`d_S^2 = k_S\, d_{S,1}^2`
@@ -298,7 +247,7 @@ class GeoDMLoss(MatchingLoss):
         self_costs = (None, None)
         if c.debias:
             # the real-real cost depends on the geometry parameters only: no graph when they are frozen
-            needs_graph = x[1][self.factors[0]].requires_grad or self._geometry_requires_grad()
+            needs_graph = x[1][self.factors[0]].requires_grad or bool(self.learned_parameters())
             with torch.set_grad_enabled(torch.is_grad_enabled() and needs_graph):
                 cost_xx = (coef * self.sq_distances(x, x)).sum(0)
             self_costs = (cost_xx, (coef * self.sq_distances(y, y)).sum(0))
@@ -330,9 +279,8 @@ class GeoDMLoss(MatchingLoss):
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Curvatures ``k_*``, weights ``w_*`` and the last call's class-mean ``d_*``, ``ot``, ``reg``, as detached
         0-d tensors (logging them costs no host synchronisation)."""
-        with torch.no_grad():
-            out = {f"k_{f}": self.curvature(f).detach() for f in self.theta}
-            out.update({f"w_{f}": w.detach() for f, w in zip(self.factors, self.weights())})
+        out = {f"k_{f}": self.curvature(f).detach() for f in self.theta}
+        out.update({f"w_{f}": w.detach() for f, w in zip(self.factors, self.weights())})
         out.update({name: v.detach() for name, v in self._last.items()})
         return out
 

@@ -4,8 +4,7 @@ Each class's features are lifted onto the hyperboloid (curvature :math:`-1/k`; :
 clamped at radius 10, or ``lift``) and the loss is the geodesic distance (not squared) of the real and
 synthetic closed-form Lorentzian centroids, in float64:
 
-.. math::
-    \mathcal{L}_{HDD} = \sum_{c=1}^{C} \lambda \; d_L\big(\bar c(\phi(F^{real}_c)),\, \bar c(\phi(F^{syn}_c))\big)
+.. math:: \mathcal{L}_{HDD} = \sum_{c=1}^{C} \lambda \; d_L\big(\bar c(\phi(F^{real}_c)),\, \bar c(\phi(F^{syn}_c))\big)
 
 Authors' settings: DM+HDD ``k=1, lam=20, how="expmap0"``; IDM+HDD CIFAR-10 ``k=2.4, lam=100``,
 CIFAR-100 ``k=2, lam=100, how="lift"``, Tiny-ImageNet ``k=0.5, lam=500, how="lift"`` (float32).

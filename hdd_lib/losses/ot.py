@@ -1,29 +1,21 @@
-r"""Entropic optimal transport between per-class point clouds, for GeoDM's OT term (POT solvers).
+r"""Entropic optimal transport between per-class point clouds (GeoDM's OT term), with POT's solvers.
 
-For a batch of cost matrices :math:`C_b \in \mathbb{R}^{N\times M}` (one per class) and uniform
-marginals :math:`a = \mathbf{1}_N/N`, :math:`b = \mathbf{1}_M/M`, the entropic OT value is
-
-.. math::
-    \mathrm{OT}_\varepsilon(C) = \min_{T \in \Pi(a, b)}
-        \langle T, C\rangle + \varepsilon\,\mathrm{KL}(T \,\|\, a b^\top)
-    \;\ge 0,
-
-and the Sinkhorn divergence (Feydy et al., AISTATS 2019) removes the entropic bias,
+For costs :math:`C_b \in \mathbb{R}^{N\times M}` and uniform marginals :math:`a, b`, the Sinkhorn divergence
+(Feydy et al., AISTATS 2019) removes the entropic bias of
+:math:`\mathrm{OT}_\varepsilon(C) = \min_{T \in \Pi(a, b)} \langle T, C\rangle + \varepsilon\mathrm{KL}(T \| a b^\top)`:
 
 .. math::
-    S_\varepsilon = \mathrm{OT}_\varepsilon(C^{xy})
-        - \tfrac12\,\mathrm{OT}_\varepsilon(C^{xx}) - \tfrac12\,\mathrm{OT}_\varepsilon(C^{yy}),
+    S_\varepsilon = \mathrm{OT}_\varepsilon(C^{xy}) - \tfrac12\,\mathrm{OT}_\varepsilon(C^{xx})
+        - \tfrac12\,\mathrm{OT}_\varepsilon(C^{yy}) \quad (0 \text{ when the clouds coincide}).
 
-exactly zero when the two clouds coincide. Choices: the plan comes from POT's log-domain Sinkhorn,
-batched with ``ot.batch.solve_batch`` (POT >= 0.9.7; older POT loops over classes with ``ot.sinkhorn``),
-on detached costs; the value is recomputed from the detached plan :math:`T^\star`, so its gradient is
-the envelope gradient :math:`\partial\,\mathrm{OT}_\varepsilon / \partial C = T^\star`. ``epsilon`` is
-*relative*: class ``b`` uses :math:`\varepsilon\cdot\bar C^{xy}_b` (detached mean cross cost, floored at
-:data:`MIN_COST_SCALE`) for all three problems of its divergence.
+Plans come from POT's log-domain Sinkhorn on detached costs (batched by ``ot.batch.solve_batch``, POT >= 0.9.7);
+the value is recomputed from the detached plan, so its gradient is the envelope gradient :math:`T^\star`.
+``epsilon`` is relative: class ``b`` uses :math:`\varepsilon\,\max(\bar C^{xy}_b, c_{\min})` in all three problems.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -34,35 +26,19 @@ __all__ = ["MIN_COST_SCALE", "sinkhorn_plans", "entropic_ot", "sinkhorn_divergen
 MIN_COST_SCALE = 1e-12
 
 
-def _pot():
-    """POT, imported on first use (``import ot`` takes ~2 s: it loads scipy and scikit-learn)."""
-    import ot
-    return ot
-
-
-def _has_batch_solver() -> bool:
-    """POT's batched solver with a ``method`` argument (0.9.7; 0.9.6 has ``solve_batch`` without it)."""
-    import inspect
-    ot = _pot()
-    solve = getattr(getattr(ot, "batch", None), "solve_batch", None)
-    return solve is not None and "method" in inspect.signature(solve).parameters
-
-
 def sinkhorn_plans(cost: torch.Tensor, *, reg: float, max_iter: int = 100, tol: float = 1e-6,
                    batched: bool | None = None) -> torch.Tensor:
-    r"""Entropic OT plans with uniform marginals for a batch of costs ``[B, N, M]`` (no gradient).
+    r"""Entropic OT plans (no gradient) for costs ``[B, N, M]`` by POT's log-domain Sinkhorn (batched when POT can,
+    ``batched=None``), stopping after ``max_iter`` or at row-marginal error ``tol``:
 
-    .. math::
-        T_b^\star = \mathop{\arg\min}_{T \in \Pi(\mathbf{1}_N/N,\, \mathbf{1}_M/M)}
-            \langle T, C_b\rangle + \mathrm{reg}\sum_{ij} T_{ij}\log T_{ij}
-
-    by POT's log-domain Sinkhorn; ``batched=None`` uses ``ot.batch.solve_batch`` when POT has it, else
-    loops with ``ot.sinkhorn``. Stops after ``max_iter`` or at row-marginal error ``tol``.
+    .. math:: T_b^\star = \mathop{\arg\min}_{T \in \Pi(\mathbf{1}_N/N,\, \mathbf{1}_M/M)}
+              \langle T, C_b\rangle + \mathrm{reg}\sum_{ij} T_{ij}\log T_{ij}
     """
-    ot = _pot()
+    import ot  # on first use: ``import ot`` takes ~2 s (scipy, scikit-learn)
     cost = cost.detach()
-    if batched is None:
-        batched = _has_batch_solver()
+    if batched is None:  # POT >= 0.9.7: solve_batch with a ``method`` argument
+        solve = getattr(getattr(ot, "batch", None), "solve_batch", None)
+        batched = solve is not None and "method" in inspect.signature(solve).parameters
     if batched:
         return ot.batch.solve_batch(cost, reg=reg, max_iter=max_iter, tol=tol, method="log_sinkhorn",
                                     grad="detach").plan.detach()
@@ -74,14 +50,10 @@ def sinkhorn_plans(cost: torch.Tensor, *, reg: float, max_iter: int = 100, tol: 
 
 def entropic_ot(cost: torch.Tensor, *, reg: torch.Tensor, max_iter: int = 100, tol: float = 1e-6,
                 batched: bool | None = None) -> torch.Tensor:
-    r"""Entropic OT values :math:`\mathrm{OT}_{\mathrm{reg}_b}(C_b)` for costs ``[B, N, M]``, shape ``[B]``.
+    r"""Entropic OT values ``[B]`` for costs ``[B, N, M]``, constant ``reg [B]`` (plans of :math:`C_b/\mathrm{reg}_b`):
 
-    .. math::
-        \mathrm{OT}_{\mathrm{reg}}(C) = \langle T^\star, C\rangle
-            + \mathrm{reg}\,\mathrm{KL}(T^\star \,\|\, a b^\top),
-        \qquad \frac{\partial\,\mathrm{OT}}{\partial C} = T^\star
-
-    ``reg [B]``: absolute regularisations (constants); the plan is solved on :math:`C_b/\mathrm{reg}_b` with reg 1.
+    .. math:: \mathrm{OT}_{\mathrm{reg}}(C) = \langle T^\star, C\rangle + \mathrm{reg}\mathrm{KL}(T^\star \| a b^\top),
+              \qquad \frac{\partial\,\mathrm{OT}}{\partial C} = T^\star
     """
     reg = reg.detach().to(cost.dtype).view(-1, 1, 1)
     plan = sinkhorn_plans(cost / reg, reg=1.0, max_iter=max_iter, tol=tol, batched=batched)
@@ -99,9 +71,8 @@ def sinkhorn_divergence(cost_xy: torch.Tensor, cost_xx: torch.Tensor | None = No
         \mathrm{reg}_b = \varepsilon \cdot \max\big(\operatorname{mean}(C^{xy}_b), c_{\min}\big), \qquad
         S_b = \mathrm{OT}(C^{xy}_b) - \tfrac12\mathrm{OT}(C^{xx}_b) - \tfrac12\mathrm{OT}(C^{yy}_b)
 
-    (:math:`\mathrm{OT}(C^{xy}_b)` alone when ``cost_xx [B, N, N]``/``cost_yy [B, M, M]`` are ``None``). Exactly
-    0 when the clouds coincide; very slightly negative possible for a non-positive-definite Gibbs kernel
-    (curved factors) or before Sinkhorn has converged.
+    (the first term alone without ``cost_xx [B, N, N]``, ``cost_yy [B, M, M]``); 0 for coinciding clouds, slightly
+    negative possible (curved factors' kernels, unconverged Sinkhorn).
     """
     if not (math.isfinite(epsilon) and epsilon > 0):
         raise ValueError(f"epsilon must be a finite number > 0, got epsilon={epsilon!r}")

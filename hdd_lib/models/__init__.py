@@ -5,9 +5,8 @@
 """
 
 from .build import MODELS, available_models, default_bound, get_model, random_features, reinit_
-from .convnet import ConvNet
-from .crossarch import VGG11, AlexNet, ResNet18
 from .layers import ACTS, NORMS, POOLS, Backbone
+from .nets import VGG11, AlexNet, ConvNet, ResNet18
 
 __all__ = ["Backbone", "ConvNet", "AlexNet", "VGG11", "ResNet18", "MODELS", "available_models", "get_model",
            "reinit_", "default_bound", "random_features", "ACTS", "NORMS", "POOLS"]  # fmt: skip

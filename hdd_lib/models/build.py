@@ -1,16 +1,10 @@
-r"""Build a network by name, and re-draw its weights in place from an explicit ``torch.Generator``.
-
-The DM-family loop embeds with a freshly initialised network every iteration (SPEC, "Common
-protocol"); :func:`reinit_` gives one without new modules and without the global RNG, with
-PyTorch's default initialisation: conv/linear weights and biases
+r"""Build a network by name; :func:`reinit_` re-draws its weights in place from an explicit ``torch.Generator``
+with PyTorch's default initialisation (norm layers reset), float32 on the generator's device in ``modules()``
+order, so a CPU generator gives the same weights on any device and dtype:
 
 .. math::
-    w, b \sim \mathcal{U}(-\beta, \beta), \quad
-    \beta = \text{gain} \sqrt{3 / \text{fan\_in}} = 1 / \sqrt{\text{fan\_in}}, \quad
-    \text{gain} = \sqrt{2 / (1 + a^2)}, \ a = \sqrt{5},
-
-and norm layers reset. Draws are float32 on the generator's device, in ``model.modules()`` order,
-copied into the parameters: a CPU generator gives the same weights on any device and dtype.
+    w, b \sim \mathcal{U}(-\beta, \beta), \quad \beta = \text{gain} \sqrt{3 / \text{fan\_in}} = 1/\sqrt{\text{fan\_in}},
+    \quad \text{gain} = \sqrt{2 / (1 + a^2)}, \ a = \sqrt{5}.
 """
 
 from __future__ import annotations
@@ -21,13 +15,11 @@ import math
 import torch
 from torch import nn
 
-from .convnet import ConvNet
-from .crossarch import VGG11, AlexNet, ResNet18
+from ..runtime import resolve_device
 from .layers import Backbone
+from .nets import MODELS
 
 __all__ = ["MODELS", "available_models", "get_model", "reinit_", "default_bound"]
-
-MODELS: dict[str, type[Backbone]] = {"convnet": ConvNet, "alexnet": AlexNet, "vgg11": VGG11, "resnet18": ResNet18}
 
 _LINEAR_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
                  nn.ConvTranspose3d)  # fmt: skip
@@ -101,8 +93,7 @@ def reinit_(model: nn.Module, generator: torch.Generator) -> nn.Module:
 def random_features(images, *, model_cfg, spec, nets: int, generator, device, chunk: int = 2048):
     """Features ``[..., D]`` of ``images [..., ch, H, W]`` averaged over ``nets`` freshly initialised,
     frozen ConvNets in train mode (the DM embedding), drawn from ``generator``."""
-    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                          "cpu" if device == "auto" else device)
+    device = resolve_device(device)
     lead = images.shape[:-3]
     flat = images.reshape(-1, *images.shape[-3:]).to(device)
     total = None

@@ -1,8 +1,7 @@
 """What every architecture shares: the :class:`Backbone` interface, argument checks, norm/act/pool layers.
 
-Variants are lower-case strings, the DC benchmark's spellings (``norm="instancenorm"``,
-``act="relu"``, ``pool="avgpooling"``). 28x28 inputs are treated as 32x32 by every architecture:
-the first convolution pads :data:`PAD_28` more pixels per side, so features match 32x32 inputs.
+Variants use the DC benchmark's spellings (``"instancenorm"``, ``"relu"``, ``"avgpooling"``); every architecture's
+first convolution pads 28x28 inputs by :data:`PAD_28` more pixels per side, so they embed like 32x32 ones.
 """
 
 from __future__ import annotations
@@ -49,8 +48,7 @@ def stem_padding(image_size: int, kernel_size: int) -> int:
 
 def make_norm(norm: str, channels: int, size: int | None = None) -> nn.Module:
     """Norm of a ``[B, channels, size, size]`` map: ``instancenorm`` = ``GroupNorm(C, C)`` (DC benchmark),
-    ``layernorm`` = ``LayerNorm([C, size, size])`` (needs ``size``), ``groupnorm`` 4 groups."""
-    check_choice("norm", norm, NORMS)
+    ``layernorm`` = ``LayerNorm([C, size, size])`` (needs ``size``), ``groupnorm`` 4 groups (callers check names)."""
     if norm == "instancenorm":
         return nn.GroupNorm(channels, channels, affine=True)
     if norm == "batchnorm":
@@ -69,18 +67,12 @@ def make_norm(norm: str, channels: int, size: int | None = None) -> nn.Module:
 
 def make_act(act: str) -> nn.Module:
     """``relu``, ``sigmoid`` or ``leakyrelu`` (slope 0.01)."""
-    check_choice("act", act, ACTS)
-    if act == "leakyrelu":
-        return nn.LeakyReLU(LEAKY_SLOPE)
-    return nn.ReLU() if act == "relu" else nn.Sigmoid()
+    return nn.LeakyReLU(LEAKY_SLOPE) if act == "leakyrelu" else nn.ReLU() if act == "relu" else nn.Sigmoid()
 
 
 def make_pool(pool: str) -> nn.Module:
     """2x2, stride-2 ``avgpooling`` / ``maxpooling`` (halves H and W, floor), or ``none``."""
-    check_choice("pool", pool, POOLS)
-    if pool == "none":
-        return nn.Identity()
-    return (nn.AvgPool2d if pool == "avgpooling" else nn.MaxPool2d)(kernel_size=2, stride=2)
+    return nn.Identity() if pool == "none" else (nn.AvgPool2d if pool == "avgpooling" else nn.MaxPool2d)(2, 2)
 
 
 class Backbone(nn.Module):

@@ -1,17 +1,10 @@
 r"""IDM (Zhao et al., "Improved Distribution Matching", CVPR 2023), batched over classes.
 
-- **Partition & expansion.** Each stored image holds a ``factor x factor`` mosaic of downscaled
-  images (:func:`hdd_lib.synset.decode` expands it), initialised from real images of the class.
-- **Model queue.** Networks trained a little on real data, pushed every
-  ``net_generate_interval`` iterations (FIFO, at most ``net_num``); ``fetch_net_num`` of them take
-  ``model_train_steps`` SGD steps per iteration; one, in eval mode, embeds for matching. Each keeps
-  its running training accuracy (percent), which weights the class-aware CE regulariser
-  :math:`w_{ce} \cdot acc_{net}(\%) \cdot \sum_c CE(net(syn_c), c)`, reset every ``acc_reset_interval``.
-- **One update per class.** The reference steps SGD (momentum :math:`\mu`) once per class, in class
-  order, each step on that class's loss alone. Since a class's loss depends on its own images only,
-  the C sequential steps have a closed form, applied by :class:`ClassSequentialSGD` after one batched
-  backward pass: for class :math:`j` (0-based) with momentum buffer :math:`b` and
-  :math:`S_n = \sum_{t=1}^{n} \mu^t`,
+Stored images are ``factor x factor`` mosaics (:func:`hdd_lib.synset.decode`); a FIFO queue of networks trained a
+little on real data (:class:`ModelQueue`) gives the matching net and the class-aware CE regulariser
+:math:`w_{ce} \cdot acc_{net}(\%) \cdot \sum_c CE(net(syn_c), c)`. The reference steps SGD (momentum :math:`\mu`)
+once per class, in order, on that class's loss alone; :class:`ClassSequentialSGD` applies the closed form after one
+batched backward pass, for class :math:`j` with buffer :math:`b` and :math:`S_n = \sum_{t=1}^{n} \mu^t`,
 
   .. math::
       p \leftarrow p - \eta S_j b;\quad g = \nabla \ell_j(p);\quad
@@ -139,15 +132,10 @@ class ClassSequentialSGD:
         self.buf = torch.zeros_like(param)
         c, mu = param.shape[0], self.momentum
         partial = [sum(mu**t for t in range(1, n + 1)) for n in range(c)]  # S_n, n = 0..C-1
-        shape = (c,) + (1,) * (param.dim() - 1)
-
-        def col(values: list[float]) -> torch.Tensor:
-            return torch.tensor(values, dtype=param.dtype, device=param.device).view(shape)
-
-        self._pre = col([partial[j] for j in range(c)])  # S_j
-        self._mu_in = col([mu ** (j + 1) for j in range(c)])  # mu^(j+1)
-        self._post = col([1 + partial[c - 1 - j] for j in range(c)])  # 1 + S_(C-1-j)
-        self._mu_out = col([mu ** (c - 1 - j) for j in range(c)])  # mu^(C-1-j)
+        self._pre, self._mu_in, self._post, self._mu_out = (  # S_j, mu^(j+1), 1 + S_(C-1-j), mu^(C-1-j)
+            torch.tensor(v, dtype=param.dtype, device=param.device).view((c,) + (1,) * (param.dim() - 1))
+            for v in (partial, [mu ** (j + 1) for j in range(c)], [1 + partial[c - 1 - j] for j in range(c)],
+                      [mu ** (c - 1 - j) for j in range(c)]))
 
     @torch.no_grad()
     def prepare(self) -> None:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hdd_lib.data import ClassIndex, DatasetSpec, ImageSet, class_counts, denormalise, get_spec, normalise
-from hdd_lib.data.raw import RawSplit
+from hdd_lib.data.specs import RawSplit
 
 SPEC = DatasetSpec("toy", 1, (2, 2), 4, (0.5,), (0.25,))
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hdd_lib.data import DatasetCorruptError, DatasetNotFoundError
-from hdd_lib.data.raw import RawSplit, channel_stats
+from hdd_lib.data.specs import RawSplit, channel_stats
 
 
 def test_not_found_names_dataset_root_files_and_remedy():
