@@ -19,7 +19,7 @@ BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
 FACTS_BEGIN = "<!-- facts:begin -->"
 FACTS_END = "<!-- facts:end -->"
-TABLES = ("table1_main", "table2_crossarch", "table3_pruning", "table4_geodm_ablation")
+TABLES = ("table1_main", "table2_crossarch", "table3_pruning", "table4_geodm_ablation", "table5_pool")
 
 
 def results_block(results: str | os.PathLike, *, relative_to: str | os.PathLike) -> str:
