@@ -7,11 +7,9 @@ its ops, differentiably in the images. The ops and their formulas: :func:`_color
 :math:`(x - \bar x)(r_3 + \kappa) + \bar x`), :func:`_crop`, :func:`_cutout`, :func:`_flip`, and
 ``scale`` / ``rotate`` by bilinear ``affine_grid``/``grid_sample`` (``align_corners=True``, zero padding).
 
-*Siamese*: the real batch and the synthetic images of a class share the family **and** the parameter
-values (one :class:`DSAParams` from :func:`sample`, applied to both by :func:`siamese`); evaluation
-training uses one family per batch with per-image parameters (:func:`augment`). Parameters are drawn
-on the CPU from an explicit ``torch.Generator`` (a seed gives the same transforms on every device); no
-global RNG is touched. Images are grouped as ``[G, N, C, H, W]``, parameters are ``[G, P]``, ``P`` 1 or ``N``.
+*Siamese*: a class's real and synthetic images share family and parameters (:func:`siamese`); evaluation training
+uses one family per batch, parameters per image (:func:`augment`). Parameters are drawn on the CPU from an explicit
+``torch.Generator`` (same transforms on every device). Images are ``[G, N, C, H, W]``, parameters ``[G, P]``.
 """
 
 from __future__ import annotations
@@ -27,13 +25,9 @@ __all__ = ["FAMILIES", "DSAConfig", "DSAParams", "parse_strategy", "sample", "ap
 #: Every augmentation family, in the order of the reference strategy string.
 FAMILIES: tuple[str, ...] = ("color", "crop", "cutout", "flip", "scale", "rotate")
 
-#: Strategy strings meaning "no augmentation".
-_NONE = ("", "none")
-
-
 def parse_strategy(strategy: str) -> tuple[str, ...]:
     """Split a ``'_'``-joined strategy into its families (``"none"``, ``""``: ``()``); repeats weight the draw."""
-    if strategy.strip().lower() in _NONE:
+    if strategy.strip().lower() in ("", "none"):
         return ()
     names = tuple(strategy.split("_"))
     unknown = [n for n in names if n not in FAMILIES]
@@ -191,11 +185,8 @@ def _flip(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
 
 
 def _affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """Bilinear resampling of ``x [g, N, C, H, W]`` on ``affine_grid(theta [g, P, 2, 3])``, one call for all groups.
-
-    With ``P = 1`` the grid is expanded to the ``N`` images: ``grid_sample`` parallelises over (image,
-    pixel), so stacking a group's images as one wide-channel image would starve a GPU.
-    """
+    """Bilinear resampling of ``x [g, N, C, H, W]`` on ``affine_grid(theta [g, P, 2, 3])``, one call for all groups
+    (``P = 1``: the grid is expanded to the ``N`` images, as ``grid_sample`` parallelises over image and pixel)."""
     g, n, c, h, w = x.shape
     p = theta.shape[1]
     grid = F.affine_grid(theta.reshape(g * p, 2, 3), [g * p, c, h, w], align_corners=True)
@@ -207,10 +198,8 @@ def _affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 
 def _scale_theta(scale: torch.Tensor) -> torch.Tensor:
     r""":math:`\theta = [[s_w, 0, 0], [0, s_h, 0]]` from ``scale [g, P, 2]`` = :math:`(s_h, s_w)`."""
-    theta = scale.new_zeros(*scale.shape[:2], 2, 3)
-    theta[..., 0, 0] = scale[..., 1]
-    theta[..., 1, 1] = scale[..., 0]
-    return theta
+    (sh, sw), zero = scale.unbind(-1), scale.new_zeros(scale.shape[:2])
+    return torch.stack([torch.stack([sw, zero, zero], -1), torch.stack([zero, sh, zero], -1)], -2)
 
 
 def _rotate_theta(phi: torch.Tensor) -> torch.Tensor:
@@ -245,11 +234,8 @@ def _apply_family(name: str, x: torch.Tensor, params: DSAParams, groups: torch.T
 
 
 def apply(x: torch.Tensor, params: DSAParams) -> torch.Tensor:
-    """Apply ``params`` to grouped images ``x [G, N, C, H, W]`` (same shape out, differentiable in ``x``).
-
-    Group ``g`` goes through family ``params.families[params.family[g]]`` only; the groups of one family
-    are gathered, transformed in one batched call and scattered back (one pass per family present).
-    """
+    """Apply ``params`` to grouped images ``x [G, N, C, H, W]`` (differentiable in ``x``): group ``g`` goes through
+    family ``params.families[params.family[g]]`` only, one batched gather/transform/scatter per family present."""
     if x.dim() != 5:
         raise ValueError(f"x must have shape [G, N, C, H, W] (5 dims), got shape {tuple(x.shape)}")
     g, n, _, h, w = x.shape
@@ -292,14 +278,12 @@ def augment(x: torch.Tensor, cfg: DSAConfig, *, generator: torch.Generator) -> t
 
 
 def cutmix(x: torch.Tensor, p: float, *, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""CutMix (Yun et al., ICCV 2019) for groups of training images ``x [G, B, C, H, W]``.
-
-    With probability ``p`` a group gets one box of side :math:`\lfloor H\sqrt{1-\lambda}\rfloor`,
+    r"""CutMix (Yun et al., ICCV 2019) for groups of training images ``x [G, B, C, H, W]``: with probability ``p``
+    a group gets one box of side :math:`\lfloor H\sqrt{1-\lambda}\rfloor`,
     :math:`\lambda \sim U(0, 1)` (Beta(1, 1)), centred at a uniform pixel and clipped at the border,
     pasted from a random permutation ``perm`` of its batch. Returns ``(mixed, perm [G, B], keep [G])``,
     ``keep`` the unpasted area fraction (1 without a box); the loss is
-    :math:`keep\,CE(y) + (1 - keep)\,CE(y_{perm})`. Draws only from the CPU ``generator``.
-    """
+    :math:`keep\,CE(y) + (1 - keep)\,CE(y_{perm})`. Draws only from the CPU ``generator``."""
     g, b, _, h, w = x.shape
     on, lam, cy, cx = (torch.rand(g, generator=generator) for _ in range(4))
     cut = (1 - lam).sqrt() * (on < p)

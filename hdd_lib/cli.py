@@ -79,13 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--protocol", default="dc", help="dc, or a paper's own: ncfm, dsdm (hdd_lib.config.EVAL_PROTOCOLS)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", required=True, type=Path, help="metrics JSON to write")
-
     pt = sub.add_parser("pretrain", help="pretrain the network pool of a method's strategy (NCFM, DSDM)")
     data_flags(pt)
     pt.add_argument("--method", required=True, help="a method of params.yaml whose strategy uses a pool (ncfm, dsdm, ...)")
     pt.add_argument("--ipc", type=int, default=10, help="the cell whose settings apply (pools do not depend on it)")
     pt.add_argument("--out", type=Path, default=None, help="pool folder (default: pools/<dataset>/<strategy> under scratch/)")
-
     nb = sub.add_parser("notebook", help="run a notebook for the pipeline (papermill, outputs under results/)")
     nb.add_argument("source", type=Path)
     nb.add_argument("target", type=Path)
@@ -116,9 +114,8 @@ def _distill(args: argparse.Namespace) -> None:
     from .storage import save_json, writable_dir
     fields: dict[str, Any] = {**_method(args), "ipc": args.ipc, "iterations": args.iterations, "init": args.init,
                               "seed": args.seed, "device": args.device}
-    for name in ("lr_img", "batch_real", "checkpoint_every"):
-        if getattr(args, name) is not None:
-            fields[name] = getattr(args, name)
+    fields.update({n: getattr(args, n) for n in ("lr_img", "batch_real", "checkpoint_every")
+                   if getattr(args, n) is not None})
     cfg = from_dict(DistillConfig, _merge(fields, _overrides(args.set), "--set"))
     out = writable_dir(args.out)
     train = data_mod.load(args.dataset, args.data_root, split="train", download=args.download)
@@ -218,8 +215,7 @@ def _deps(args: argparse.Namespace) -> int:
 
 def _profile(args: argparse.Namespace) -> None:
     from .params import use_profile
-    path = use_profile(args.name)
-    print(f"{path} now holds profile {args.name!r}; run `dvc repro`")
+    print(f"{use_profile(args.name)} now holds profile {args.name!r}; run `dvc repro`")
 
 
 def _readme(args: argparse.Namespace) -> None:

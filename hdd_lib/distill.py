@@ -42,7 +42,6 @@ class NonFiniteError(RuntimeError):
     """The loss or the synthetic images became NaN or inf; the last good checkpoint is kept."""
 
 
-
 class ResumeMismatch(ValueError):
     """A checkpoint was made by other settings, data or code: it cannot be continued."""
 
@@ -104,24 +103,13 @@ def _embed_real(embed, x: torch.Tensor, bf16: bool, device) -> torch.Tensor:
         return torch.cat([embed(chunk).float() for chunk in x.split(REAL_CHUNK)])
 
 
-def run(
-    cfg: DistillConfig,
-    train: ImageSet,
-    *,
-    out_dir: str | os.PathLike | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    on_eval: Callable[[int, SyntheticSet], dict[str, Any]] | None = None,
-    eval_every: int = 0,
-    on_iteration: Callable[[int], None] | None = None,
-) -> SyntheticSet:
-    """Distil ``train`` into ``cfg.ipc`` images per class.
-
-    ``out_dir`` keeps ``checkpoint.pt`` (locked); ``resume`` continues it (:class:`ResumeMismatch` if
-    made by other settings, data or code); ``on_eval(iteration, syn)`` runs every ``eval_every``
-    iterations and at the end, its result stored in the history; ``on_iteration(it)`` after each step.
-    Returns a SyntheticSet whose ``meta`` holds the fingerprint and history, ``provenance`` the volatiles.
-    """
+def run(cfg: DistillConfig, train: ImageSet, *, out_dir: str | os.PathLike | None = None, resume: bool = False,
+        progress: bool = True, on_eval: Callable[[int, SyntheticSet], dict[str, Any]] | None = None,
+        eval_every: int = 0, on_iteration: Callable[[int], None] | None = None) -> SyntheticSet:
+    """Distil ``train`` into ``cfg.ipc`` images per class; ``out_dir`` keeps ``checkpoint.pt`` (locked), ``resume``
+    continues it (:class:`ResumeMismatch` if made by other settings, data or code); ``on_eval(iteration, syn)`` runs
+    every ``eval_every`` iterations and at the end, its result stored in the history; ``on_iteration(it)`` after each
+    step. Returns a SyntheticSet whose ``meta`` holds the fingerprint and history, ``provenance`` the volatiles."""
     out_dir = None if out_dir is None else Path(out_dir)
     with RunLock(out_dir) if out_dir is not None else contextlib.nullcontext():
         return _run(cfg, train, out_dir, resume, progress, on_eval, eval_every, on_iteration)

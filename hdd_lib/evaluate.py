@@ -70,10 +70,8 @@ class _Stacked:
         self.params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         self.buffers = buffers
         self.base = copy.deepcopy(models[0]).to("meta")
-
         def call(p, b, x):
             return torch.func.functional_call(self.base, (p, b), (x,))
-
         self._each = torch.func.vmap(call)  # x [E, B, ...]
         self._shared = torch.func.vmap(call, in_dims=(0, 0, None))  # x [B, ...] for every model
 
@@ -112,10 +110,8 @@ class _Listed:
 
 def train_models(images: torch.Tensor, labels: torch.Tensor, *, model: str, num_classes: int, cfg: EvalConfig,
                  generator: torch.Generator, num_models: int | None = None, progress: bool = False):
-    """Train ``num_models`` (default ``cfg.num_eval``) fresh ``model`` nets (``name[:norm]``) on ``images``.
-
-    Returns an ensemble callable as ``ens(x, shared=True) -> logits [E, B, K]``.
-    """
+    """Train ``num_models`` (default ``cfg.num_eval``) fresh ``model`` nets (``name[:norm]``) on ``images``; returns
+    an ensemble callable as ``ens(x, shared=True) -> logits [E, B, K]``."""
     device = images.device
     n, e = images.shape[0], num_models or cfg.num_eval
     name, kwargs = parse_model(model)
@@ -190,9 +186,8 @@ def evaluate_images(images: torch.Tensor, labels: torch.Tensor, test: ImageSet, 
         accs = _accuracy(ens, test, cfg.test_batch)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        results[name] = EvalResult(name, tuple(accs), time.perf_counter() - t0)
+        r = results[name] = EvalResult(name, tuple(accs), time.perf_counter() - t0)
         if progress:
-            r = results[name]
             print(f"  {name}: {r.mean:.2f} ± {r.std:.2f} % over {len(accs)} models ({r.seconds_per_model:.1f} s/model)")
     return results
 

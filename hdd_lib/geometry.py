@@ -35,10 +35,8 @@ _MIN_NORM = 1e-30
 
 
 def as_curvature(k: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``k`` as a tensor on ``like``'s device and dtype (gradients kept); ``ValueError`` if ``k <= 0``.
-
-    A float becomes a tensor by a fill kernel (no GPU sync); a CUDA tensor is not checked (reading it back stalls).
-    """
+    """``k`` as a tensor on ``like``'s device and dtype (gradients kept); ``ValueError`` if ``k <= 0``; a float becomes
+    a tensor by a fill kernel (no GPU sync); a CUDA tensor is not checked (reading it back stalls)."""
     if isinstance(k, torch.Tensor):
         if k.device.type == "cpu":
             kd = k.detach()
@@ -74,8 +72,7 @@ def lift(feat: torch.Tensor, *, k: float | torch.Tensor = 1.0, how: Mapping = "e
         s = \min\Big(1, \frac{\text{clamp}\,\sqrt{k}}{|f|}\Big); \qquad
         \text{lift: } x = \operatorname{proj}((0, f)) = (\sqrt{k + |f|^2}, f)
 
-    (geoopt's ``expmap0``/``projx``; ``clamp=None``: no rescaling, released geoopt, overflows for large norms).
-    """
+    (geoopt's ``expmap0``/``projx``; ``clamp=None``: no rescaling, released geoopt, overflows for large norms)."""
     feat, k = prepare(feat, k=k, dtype=dtype)
     u = torch.nn.functional.pad(feat, (1, 0))
     if how == "lift":
@@ -95,8 +92,7 @@ def centroid(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -2) -
     .. math:: \bar z = \frac{1}{N}\sum_i x_i, \qquad
               c = \frac{\sqrt{k}\,\bar z}{\sqrt{\max(-\langle \bar z, \bar z\rangle_L, k)}}
 
-    (on the upper sheet :math:`-\langle \bar z, \bar z\rangle_L \ge k`: the floor only absorbs rounding).
-    """
+    (on the upper sheet :math:`-\langle \bar z, \bar z\rangle_L \ge k`: the floor only absorbs rounding)."""
     k = as_curvature(k, x)
     z = x.mean(dim=dim)
     q = torch.maximum(-lmath.inner(z, z, keepdim=True), k)
@@ -104,11 +100,10 @@ def centroid(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -2) -
 
 
 def arcosh1p(delta: torch.Tensor) -> torch.Tensor:
-    r"""Stable :math:`\operatorname{arcosh}(1 + \delta)` for :math:`\delta \ge 0`.
+    r"""Stable :math:`\operatorname{arcosh}(1 + \delta)` for :math:`\delta \ge 0` with ``log1p``, without forming
+    :math:`(1+\delta)^2 - 1` (the root is :func:`safe_sqrt`):
 
     .. math:: \operatorname{arcosh}(1+\delta) = \log\!\big(1 + \delta + \sqrt{\delta(\delta + 2)}\big)
-
-    with ``log1p``, without forming :math:`(1+\delta)^2 - 1`; the root is :func:`safe_sqrt`.
     """
     delta = delta.clamp_min(0.0)
     return torch.log1p(delta + safe_sqrt(delta * (delta + 2.0)))
@@ -133,12 +128,8 @@ def dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0, kee
 
 
 def to_poincare(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -1) -> torch.Tensor:
-    r"""Project hyperboloid points to the Poincaré ball of radius :math:`\sqrt{k}`.
-
-    .. math:: p = \frac{\sqrt{k}\, x_{1:}}{x_0 + \sqrt{k}}
-
-    Works on any batch shape (geoopt's ``lorentz_to_poincare`` does not on 3-D input).
-    """
+    r"""Project hyperboloid points to the Poincaré ball of radius :math:`\sqrt{k}`, any batch shape (geoopt's
+    ``lorentz_to_poincare`` fails on 3-D input): :math:`p = \sqrt{k}\, x_{1:} / (x_0 + \sqrt{k})`."""
     k = as_curvature(k, x)
     return torch.sqrt(k) * x.narrow(dim, 1, x.size(dim) - 1) / (x.narrow(dim, 0, 1) + torch.sqrt(k))
 
@@ -149,8 +140,7 @@ def pairwise_dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor =
     .. math:: d_L(x_i, y_j) = \sqrt{k}\,\operatorname{arcosh}(1 + \delta_{ij}), \quad
               \delta_{ij} = -\langle x_i, y_j\rangle_L / k - 1
 
-    Close pairs far from the origin lose precision (error about :math:`x_0 y_0 / k` eps): use float64, :func:`dist`.
-    """
+    Close pairs far from the origin lose precision (error about :math:`x_0 y_0 / k` eps): use float64, :func:`dist`."""
     k = as_curvature(k, x)
     delta = (x[..., :1] @ y[..., :1].transpose(-1, -2) - x[..., 1:] @ y[..., 1:].transpose(-1, -2)) / k - 1.0
     return torch.sqrt(k) * arcosh1p(delta)
@@ -161,8 +151,6 @@ import numpy as np  # noqa: E402
 
 __all__ += ["disk_radius", "feature_norm_stats", "poincare_disk"]
 
-#: Quantiles of the feature norms reported by :func:`feature_norm_stats` (besides the median).
-_NORM_QUANTILES = (0.05, 0.25, 0.75, 0.95)
 #: Directions shorter than this (after centring) get polar angle 0.
 _MIN_DIRECTION = 1e-12
 
@@ -186,7 +174,7 @@ def feature_norm_stats(feat, *, k: float = 1.0, clamp: float | None = EXP_MAX_RA
     return {"norms": norms, "threshold": threshold, "fraction_saturated": stat(lambda a: (a >= threshold).mean()),
             "count": int(flat.size), "mean": stat(np.mean), "median": stat(np.median), "min": stat(np.min),
             "max": stat(np.max), **{f"q{round(100 * q):02d}": stat(lambda a, q=q: np.quantile(a, q))
-                                    for q in _NORM_QUANTILES}}
+                                    for q in (0.05, 0.25, 0.75, 0.95)}}
 
 
 def _principal_axes(u: torch.Tensor, *, center: bool) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -232,8 +220,7 @@ def poincare_disk(real_feat, syn_feat, *, k: float = 1.0, how: Mapping = "expmap
 
     (:math:`W` the two leading principal axes of the real directions, :math:`\bar u` their mean, 0 with
     ``center=False``). Returns the points, labels, ``*_dist0``, ``centroid_dist [C]``, ``saturated*``, ``max_radius``,
-    ``max_disk_radius``, ``explained_variance``, ``plane_fraction``, the settings; no ``syn*`` without ``syn_feat``.
-    """
+    ``max_disk_radius``, ``explained_variance``, ``plane_fraction``, the settings; no ``syn*`` without ``syn_feat``."""
     if not k > 0:
         raise ValueError(f"k must be > 0, got k={k}")
     real = torch.as_tensor(real_feat).detach().cpu().double()
@@ -249,8 +236,7 @@ def poincare_disk(real_feat, syn_feat, *, k: float = 1.0, how: Mapping = "expmap
     threshold = float(clamp) * math.sqrt(k) if how == "expmap0" and clamp is not None else math.inf
     x_real, x_syn = lift(real, k=k, how=how, clamp=clamp), lift(syn, k=k, how=how, clamp=clamp)
     nan = torch.full((C, D + 1), math.nan, dtype=torch.float64)
-    c_real = centroid(x_real, k=k) if N else nan
-    c_syn = centroid(x_syn, k=k) if M else nan
+    c_real, c_syn = centroid(x_real, k=k) if N else nan, centroid(x_syn, k=k) if M else nan
     w, mean, explained = _principal_axes(_directions(x_real).reshape(-1, D), center=center)
     (p_real, r_real, f_real), (p_syn, r_syn, _) = _to_disk(x_real, w, mean, k), _to_disk(x_syn, w, mean, k)
     (pc_real, rc_real, _), (pc_syn, rc_syn, _) = _to_disk(c_real, w, mean, k), _to_disk(c_syn, w, mean, k)

@@ -280,7 +280,6 @@ def pool_configs(params: dict[str, Any], dataset: str) -> dict[str, DistillConfi
 def _resolve_eval(params: dict[str, Any], distill: DistillConfig, seed: int, device: str | None
                   ) -> tuple[EvalConfig, EvalConfig]:
     from .config import EVAL_PROTOCOLS
-
     ev = dict(params.get("eval") or {})
     ev = {**EVAL_PROTOCOLS.get(ev.get("protocol", "dc"), {}), **ev}
     curve = ev.pop("curve", None) or {}

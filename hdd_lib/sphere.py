@@ -36,21 +36,18 @@ def _direction(v: torch.Tensor) -> torch.Tensor:
 
 def project(feat: torch.Tensor, *, k: float | torch.Tensor = 1.0,
             dtype: torch.dtype | None = torch.float64) -> torch.Tensor:
-    r"""Radially project features ``[..., D]`` onto the sphere of radius :math:`\sqrt{k}`.
+    r"""Radially project features ``[..., D]`` onto the sphere of radius :math:`\sqrt{k}`:
 
-    .. math:: x = \sqrt{k}\,\frac{f}{|f|} \qquad (x = \sqrt{k}\, e_1 \text{ if } f = 0)
-    """
+    .. math:: x = \sqrt{k}\,\frac{f}{|f|} \qquad (x = \sqrt{k}\, e_1 \text{ if } f = 0)"""
     feat, k = prepare(feat, k=k, dtype=dtype)
     return torch.sqrt(k) * _direction(feat)
 
 
 def centroid(x: torch.Tensor, *, k: float | torch.Tensor = 1.0, dim: int = -2) -> torch.Tensor:
-    r"""Spherical centroid of points ``x`` along ``dim``: the Euclidean mean renormalised to the sphere.
+    r"""Spherical centroid of points ``x`` along ``dim`` (not the last one): the Euclidean mean renormalised to the
+    sphere (closed form, not a Karcher mean; a zero mean maps to :math:`\sqrt{k}\,e_1`):
 
-    .. math:: \bar x = \frac{1}{N}\sum_i x_i, \qquad c = \sqrt{k}\,\frac{\bar x}{|\bar x|}
-
-    (closed form, not a Karcher mean; a zero mean maps to :math:`\sqrt{k}\,e_1`; ``dim`` not the last one).
-    """
+    .. math:: \bar x = \frac{1}{N}\sum_i x_i, \qquad c = \sqrt{k}\,\frac{\bar x}{|\bar x|}"""
     k = as_curvature(k, x)
     return torch.sqrt(k) * _direction(x.mean(dim=dim))
 
@@ -68,14 +65,11 @@ def dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0, kee
 
 
 def pairwise_dist(x: torch.Tensor, y: torch.Tensor, *, k: float | torch.Tensor = 1.0) -> torch.Tensor:
-    r"""All geodesic distances between points ``x [..., N, D]`` and ``y [..., M, D]``: ``[..., N, M]``.
+    r"""All geodesic distances ``[..., N, M]`` between ``x [..., N, D]`` and ``y [..., M, D]`` by one matmul of the unit
+    vectors :math:`u = x/R`, :math:`v = y/R`, :math:`c = u^\top v` (close pairs lose precision, about
+    :math:`R\sqrt{\text{eps}}`: use :func:`dist` for elementwise pairs):
 
-    With :math:`c = u^\top v` of the unit vectors :math:`u = x/R`, :math:`v = y/R` (one matmul):
-
-    .. math:: d_S(x_i, y_j) = 2R\,\operatorname{atan2}\big(\sqrt{2 - 2c_{ij}},\; \sqrt{2 + 2c_{ij}}\big)
-
-    Close pairs lose precision (error about :math:`R\sqrt{\text{eps}}`); use :func:`dist` for elementwise pairs.
-    """
+    .. math:: d_S(x_i, y_j) = 2R\,\operatorname{atan2}\big(\sqrt{2 - 2c_{ij}},\; \sqrt{2 + 2c_{ij}}\big)"""
     k = as_curvature(k, x)
     r = torch.sqrt(k)
     c = (x / r) @ (y / r).transpose(-1, -2)

@@ -118,14 +118,13 @@ def distill_cell(cfg: StageConfig, *, progress: bool | None = None):
     progress = not in_pipeline() if progress is None else progress
     device = resolve_device(cfg.distill.device)
     train = _load(cfg, "train", device)
-    on_eval = None
-    if cfg.curve_every:
-        test = _load(cfg, "test", device)
-        def on_eval(iteration: int, syn) -> dict[str, float]:
-            r = evaluate(syn, test, cfg.curve, progress=False)[cfg.curve.models[0]]
-            return {"curve_mean": r.mean, "curve_std": r.std}
+    test = _load(cfg, "test", device) if cfg.curve_every else None
+    def on_eval(iteration: int, syn) -> dict[str, float]:
+        r = evaluate(syn, test, cfg.curve, progress=False)[cfg.curve.models[0]]
+        return {"curve_mean": r.mean, "curve_std": r.std}
     ckpt = cfg.paths.checkpoint_dir(cfg.run_id)
-    run = dict(out_dir=ckpt, resume=True, progress=progress, on_eval=on_eval, eval_every=cfg.curve_every)
+    run = dict(out_dir=ckpt, resume=True, progress=progress, on_eval=on_eval if cfg.curve_every else None,
+               eval_every=cfg.curve_every)
     discarded = None
     try:
         syn = distill.run(cfg.distill, train, **run)
@@ -206,9 +205,7 @@ def prune_sweep(syn, score_sets: dict[str, Any], ratios: list[float], train_on, 
     """``(results[score][ratio], kept[score][ratio])``: ``train_on`` the best-scoring images per class, in index
     order (a result depends only on which are kept; a kept set already trained is reused); ``kept`` best first."""
     from . import prune
-    results: dict[str, dict[str, Any]] = {}
-    kept: dict[str, dict[str, list]] = {}
-    done: dict[tuple, Any] = {}
+    results, kept, done = {}, {}, {}  # done: the result of each kept set already trained
     for name, sc in score_sets.items():
         results[name], kept[name] = {}, {}
         for ratio in ratios:

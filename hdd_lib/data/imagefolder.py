@@ -33,11 +33,10 @@ _LAYOUT_REMEDY = "Point root at a folder or .tar.gz archive laid out as [top/]tr
 def read_image_folder(
     path: str | os.PathLike, *, dataset: str = "imagefolder", cache_dir: str | os.PathLike | None = None
 ) -> dict[str, RawSplit]:
-    """Both splits of a tree (folder or tar archive), labelled by sorted class names.
-
-    ``DatasetNotFoundError`` if ``path`` or a split is absent; ``DatasetCorruptError`` if the archive or an image cannot
-    be read; ``ValueError`` if images differ in size, the tree has several top folders or fewer than 2 classes, or
-    ``test`` has classes that ``train`` lacks."""
+    """Both splits of a tree (folder or tar archive), labelled by sorted class names; ``DatasetNotFoundError`` if
+    ``path`` or a split is absent; ``DatasetCorruptError`` if the archive or an image cannot be read; ``ValueError`` if
+    images differ in size, the tree has several top folders or fewer than 2 classes, or ``test`` has classes that
+    ``train`` lacks."""
     path = Path(path).expanduser()
     remedy = CIFAR10_JPEG_REMEDY if dataset == "cifar10_jpeg" else IMAGEFOLDER_REMEDY
     if not (path.is_dir() or path.is_file()):

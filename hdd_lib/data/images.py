@@ -70,10 +70,9 @@ def decode_bytes(data: bytes, name: str) -> torch.Tensor:
 
 def stack_images(images: Sequence[torch.Tensor], names: Sequence[str], *, channels: int | None = None,
                  dtype: torch.dtype | None = None) -> torch.Tensor:  # fmt: skip
-    """Stack ``[C, H, W]`` images (from files ``names``) into ``[N, channels, H, W]`` of ``dtype``.
-
-    ``None``: 3 channels if any image has them (grey is repeated), uint16 if any image is (uint8 becomes ``x * 257``:
-    the same ``x / 255``). ``ValueError`` naming files of two sizes, or colour for 1 channel."""
+    """Stack ``[C, H, W]`` images (from files ``names``) into ``[N, channels, H, W]`` of ``dtype``; ``None``: 3 channels
+    if any image has them (grey is repeated), uint16 if any image is (uint8 becomes ``x * 257``: the same ``x / 255``).
+    ``ValueError`` naming files of two sizes, or colour for 1 channel."""
     dtype = dtype or (torch.uint16 if any(img.dtype == torch.uint16 for img in images) else torch.uint8)
     if not images:
         return torch.empty(0, channels or 3, 0, 0, dtype=dtype)

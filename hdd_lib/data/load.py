@@ -55,12 +55,11 @@ def default_root() -> Path:
 
 def load(name: str, root: str | os.PathLike | None = None, *, split: str = "train", download: bool = False,
          device: str | torch.device = "cpu", cache_dir: str | os.PathLike | None = None) -> ImageSet:  # fmt: skip
-    """One split of a dataset: normalised float32 images on ``device``, labels and a per-class index.
-
-    ``root``: the data root in torchvision's layout (``None``: :func:`default_root`), the tree itself for
-    ``imagefolder``, ignored by ``digits``. ``download=False`` never touches the network; ``cache_dir`` holds decoded
-    JPEG/PNG trees. ``ValueError`` for a bad name, split or tree, else :class:`DatasetNotFoundError` (files absent) or
-    :class:`DatasetCorruptError` (bad checksum or format), each one line naming dataset, place and remedy."""
+    """One split of a dataset: normalised float32 images on ``device``, labels and a per-class index; ``root``: the data
+    root in torchvision's layout (``None``: :func:`default_root`), the tree itself for ``imagefolder``, ignored by
+    ``digits``. ``download=False`` never touches the network; ``cache_dir`` holds decoded JPEG/PNG trees. ``ValueError``
+    for a bad name, split or tree, else :class:`DatasetNotFoundError` (files absent) or :class:`DatasetCorruptError`
+    (bad checksum or format), each one line naming dataset, place and remedy."""
     if not isinstance(name, str) or name not in (*SOURCES, "imagefolder"):
         hint = f" (keys are lower case: {name.lower()!r})" if isinstance(name, str) and name.lower() in SOURCES else ""
         raise ValueError(f"unknown dataset {name!r}{hint}; known: {', '.join(available_datasets())}")

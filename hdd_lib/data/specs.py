@@ -164,9 +164,8 @@ class RawSplit:
 
 
 def channel_stats(images: torch.Tensor, *, max_value: int = 255) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    r"""Exact per-channel mean and population std of integer ``images [N, C, H, W]`` divided by ``max_value``.
-
-    From a histogram ``p_c`` per channel (256 or 65536 bins), with no float copy of the data:
+    r"""Exact per-channel mean and population std of integer ``images [N, C, H, W]`` divided by ``max_value``, from a
+    histogram ``p_c`` per channel (256 or 65536 bins), with no float copy of the data:
 
     .. math:: \mu_c = \sum_v p_c(v) \frac{v}{m}, \qquad \sigma_c = \sqrt{\sum_v p_c(v) (v / m)^2 - \mu_c^2}
     """

@@ -46,10 +46,8 @@ class NoSettings(Settings):
 
 
 class MatchingLoss(nn.Module):
-    """Base class: subclasses implement ``per_class(real, syn) -> [C]``; calling sums over classes.
-
-    Built with keyword settings (``HDDLoss(k=2.0)``) or a ``Settings`` instance, validated into ``self.settings``.
-    """
+    """Base class: subclasses implement ``per_class(real, syn) -> [C]``; calling sums over classes. Built with keyword
+    settings (``HDDLoss(k=2.0)``) or a ``Settings`` instance, validated into ``self.settings``."""
 
     name: str = "base"
     label: str = "base"

@@ -121,11 +121,9 @@ class GeoDMConfig(Settings):
 
 @LOSSES.register("geodm", label="GeoDM")
 class GeoDMLoss(MatchingLoss):
-    """GeoDM loss; ``per_class`` returns the product-space discrepancy of each class, shape ``[C]``.
-
-    Built from a :class:`GeoDMConfig`, keyword settings, or both (keywords override). Holds float64
-    ``theta`` (curvature logits), ``weight_logits [F]``, and buffers ``fixed_weights``, ``scales``, ``ot_scales``.
-    """
+    """GeoDM loss; ``per_class`` returns the product-space discrepancy of each class, shape ``[C]``. Built from a
+    :class:`GeoDMConfig`, keyword settings, or both (keywords override). Holds float64 ``theta`` (curvature logits),
+    ``weight_logits [F]``, and buffers ``fixed_weights``, ``scales``, ``ot_scales``."""
 
     Settings = GeoDMConfig
 

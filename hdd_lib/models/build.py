@@ -34,10 +34,8 @@ def available_models() -> list[str]:
 
 def get_model(name: str, channels: int, num_classes: int, image_size: int, *,
               generator: torch.Generator | None = None, **kwargs) -> Backbone:
-    """The architecture ``name`` (see :data:`MODELS`) with its keyword options, on the CPU, in train mode.
-
-    With ``generator``: built on the meta device and initialised by :func:`reinit_`; without, from the global RNG.
-    """
+    """The architecture ``name`` (see :data:`MODELS`) with its keyword options, on the CPU, in train mode; with
+    ``generator`` built on the meta device and initialised by :func:`reinit_`, without from the global RNG."""
     try:
         cls = MODELS[name]
     except (KeyError, TypeError):

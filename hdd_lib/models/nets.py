@@ -2,11 +2,8 @@ r"""The architectures by name (:data:`MODELS`): the DC-benchmark ConvNet and the
 
 * ConvNet (Zhao & Bilen), the network that embeds images in DM, IDM, HDD and GeoDM: by default (width 128, depth 3,
   instance norm, ReLU, average pooling) :math:`128 \cdot 4 \cdot 4 = 2048` features for 32x32 (and 28x28) inputs;
-  instance norm works per sample, so a batch embeds exactly like its samples one by one.
-
-The pool takes ``norm`` in :data:`~hdd_lib.models.layers.CHANNEL_NORMS` (the benchmark's "BN" variants are
-``norm="batchnorm"``):
-
+  instance norm works per sample, so a batch embeds exactly like its samples one by one. The pool below takes
+  ``norm`` in :data:`~hdd_lib.models.layers.CHANNEL_NORMS` (the benchmark's "BN" variants are ``norm="batchnorm"``).
 * AlexNet: convolutions of 128, 192, 256, 192, 192 channels (kernels 5, 5, 3, 3, 3, "same"), each -> norm -> ReLU,
   2x2 max pooling after the 1st, 2nd and 5th: ``192 (s/8)^2`` features (3072 at 32 px, 12288 at 64 px).
 * VGG11: 64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M (3x3 conv -> norm -> ReLU; M a 2x2 max pooling):

@@ -78,8 +78,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float | None = Non
 # ----------------------------------------------------------------------------- drawing blocks
 def grid(n: int, *, ncols: int = 3, size: tuple[float, float] = (3.4, 2.7), sharey: bool = False,
          title: str | None = None):
-    """A new figure (``title``: its suptitle) and its ``n`` panels (at least one) in rows of ``ncols``; ``size`` is per
-    panel."""
+    """A new figure (``title``: its suptitle) and its ``n >= 1`` panels in rows of ``ncols``, ``size`` per panel."""
     n = max(n, 1)
     cols = min(n, ncols)
     fig = Figure(figsize=(size[0] * cols, size[1] * math.ceil(n / cols)))
@@ -135,9 +134,8 @@ def history(records: Sequence[dict[str, Any]] | None, keys: Sequence[str]) -> di
 def image_grid(images: Any, spec: Any = None, *, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                class_names: Sequence[str] | None = None, max_classes: int = 10, max_per_class: int = 10,
                title: str | None = None) -> Figure:
-    """Normalised images ``[C, n, ch, H, W]`` (``ch`` 1 or 3) as a grid, one labelled row per class.
-
-    ``spec`` (a :class:`~hdd_lib.data.DatasetSpec`) gives ``mean``, ``std`` and ``class_names``; the keywords override
+    """Normalised images ``[C, n, ch, H, W]`` (``ch`` 1 or 3) as a grid, one labelled row per class; ``spec`` (a
+    :class:`~hdd_lib.data.DatasetSpec`) gives ``mean``, ``std`` and ``class_names``; the keywords override
     it; without either the images are shown as they are (clipped to [0, 1])."""
     x = np.asarray(images.detach().cpu().double() if hasattr(images, "detach") else images, dtype=np.float64)
     x = x[None] if x.ndim == 4 else x

@@ -2,9 +2,7 @@ r"""Features on the Poincaré disk: one run's real vs synthetic features (Figure
 
 :func:`poincare_for_run` computes a run's picture (:func:`hdd_lib.geometry.poincare_disk`: exact radii, angles from a
 2-D PCA), :func:`poincare_plot` draws it; :func:`geometry_figure` draws :func:`hdd_lib.stages.geometry_summary`. All are
-re-exported by :mod:`hdd_lib.report.figures`. ::
-
-    figures.poincare_plot(figures.poincare_for_run(cfg.paths, run, data=cfg.data))
+re-exported by :mod:`hdd_lib.report.figures`.
 """
 
 from __future__ import annotations
@@ -29,13 +27,11 @@ __all__ = ["poincare_for_run", "poincare_plot", "geometry_figure", "draw_disk", 
 def poincare_for_run(paths: Paths, run: dict[str, Any], *, data: Any = None, batch: int = 64, nets: int = 1,
                      median_fraction: float = 0.15) -> dict[str, Any]:
     """Real and synthetic features of one run (``{dataset, ipc, method, seed}``, optionally ``variant``) on the Poincaré
-    disk.
-
-    Features are those of ``nets`` random ConvNets of the run's architecture (the DM embedding; ``batch`` real images
-    per class, loaded with ``data.data_root`` / ``data.download``), lifted with the run's HDD ``k``, map and clamp,
-    after scaling so that the median real norm is ``median_fraction`` of the clamp radius (unscaled, ConvNet features
-    saturate the clamp and sit on one circle near the rim). Returns :func:`~hdd_lib.geometry.poincare_disk`'s dict plus
-    ``run_id`` and ``class_names``."""
+    disk: those of ``nets`` random ConvNets of the run's architecture (the DM embedding; ``batch`` real images per
+    class, loaded with ``data.data_root`` / ``data.download``), lifted with the run's HDD ``k``, map and clamp, after
+    scaling so that the median real norm is ``median_fraction`` of the clamp radius (unscaled, ConvNet features saturate
+    the clamp and sit on one circle near the rim). Returns :func:`~hdd_lib.geometry.poincare_disk`'s dict, ``run_id``
+    and ``class_names``."""
     from ..config import ModelConfig, from_dict
     from ..data import load
     from ..models import random_features
@@ -129,13 +125,11 @@ def poincare_plot(disk: dict[str, Any], *, class_names: Sequence[str] | None = N
 def geometry_figure(geo: dict[str, Any], *, median_fraction: float = 0.15, max_classes: int = 10,
                     title: str | None = None) -> Figure:
     r"""Real features against HDD's radius clamp (Figure 1), from :func:`hdd_lib.stages.geometry_summary` (``{"summary",
-    "features" [C, N, D], "stats", "spec"}``).
-
-    Panels: the histogram of the feature norms with the clamp radius :math:`\text{clamp}\sqrt{k}`; the features on the
-    Poincaré disk as they are (saturated ones all on the clamp circle); the same scaled so that their median norm is
-    ``median_fraction`` of the clamp radius (a point at distance :math:`r` is drawn at :math:`\tanh(r / 2\sqrt{k})`, so
-    even half the clamp is at radius 0.987; 0.1–0.2 spreads the points; the title gives the factor). Class centroids are
-    circles."""
+    "features" [C, N, D], "stats", "spec"}``). Panels: the histogram of the feature norms with the clamp radius
+    :math:`\text{clamp}\sqrt{k}`; the features on the Poincaré disk as they are (saturated ones all on the clamp
+    circle); the same scaled so that their median norm is ``median_fraction`` of the clamp radius (a point at distance
+    :math:`r` is drawn at :math:`\tanh(r / 2\sqrt{k})`, so even half the clamp is at radius 0.987; 0.1–0.2 spreads the
+    points; the title gives the factor). Class centroids are circles."""
     fig, (hist, raw, scaled) = grid(3, size=(4.0, 4.0), title=title)
     feats = np.asarray(geo["features"], dtype=float)
     stats = geo.get("stats") or {}

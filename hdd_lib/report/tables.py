@@ -1,8 +1,5 @@
-"""The papers' Tables 1–4 and Table 5 (the pretrained-pool bases) from metric files (numbers from :mod:`~hdd_lib.report.tidy` and
-:mod:`~hdd_lib.report.published`, none typed here), and :func:`write_all` for the ``tables`` stage. ::
-
-    tables.write_all("results/metrics", "results/tables")   # Tables 1-5 (.md, .csv, .tex) and curves.csv
-"""
+"""The papers' Tables 1–4 and Table 5 (the pretrained-pool bases) from metric files (numbers from
+:mod:`~hdd_lib.report.tidy` and :mod:`~hdd_lib.report.published`), and :func:`write_all` for the ``tables`` stage."""
 
 from __future__ import annotations
 
@@ -248,9 +245,8 @@ def pool_table(metrics: Sequence[dict[str, Any]], *, bases: Sequence[str] = ("NC
 
 def write_all(metrics_dir: str | os.PathLike, tables_dir: str | os.PathLike, *,
               methods: Sequence[str] | None = None, published: pd.DataFrame | None = None) -> list[Path]:
-    """Write every table of the ``tables`` stage from ``metrics_dir/{eval,crossarch,prune,ablation}/*.json``.
-
-    ``methods``: Table 1's method columns in order (``params.yaml`` ``report.methods``; default: those present; Table 2
+    """Write every table of the ``tables`` stage from ``metrics_dir/{eval,crossarch,prune,ablation}/*.json``; ``methods``:
+    Table 1's method columns in order (``params.yaml`` ``report.methods``; default: those present; Table 2
     keeps those it has results for); ``published``: default the packaged numbers. Returns the written paths: each
     table's ``.md``, ``.csv``, ``.tex`` (:data:`KINDS` order; Table 5 last), then ``curves.csv``
     (:data:`~hdd_lib.report.tidy.CURVE_COLUMNS`: one row per evaluated run and logged iteration, no comment lines, for

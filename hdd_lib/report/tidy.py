@@ -6,10 +6,7 @@ DM/IDM/HDD scripts) and count of **all** accuracies of all seeds (``num_exp x nu
 ``mean``/``std`` (and a count ``n``, default 1), pooled exactly: :math:`\mu = \sum_i n_i \mu_i / n`, :math:`\sigma^2 =
 \sum_i n_i(\sigma_i^2 + \mu_i^2)/n - \mu^2`. A run id seen twice raises ``ValueError``. Method names come only from
 :func:`method_label` and :func:`known_methods`; architecture names from :data:`hdd_lib.models.MODELS`; dataset names
-from each metric's ``data_copy``, in the order of :data:`hdd_lib.data.SPECS`. ::
-
-    acc = tidy.accuracies(tidy.load_metrics("results/metrics/eval"))
-    tidy.pooled(acc, ["dataset", "ipc", "method", "model"])   # data_copy, ..., mean, std, n, num_exp, seeds
+from each metric's ``data_copy``, in the order of :data:`hdd_lib.data.SPECS`.
 """
 
 from __future__ import annotations
@@ -131,10 +128,6 @@ def accuracies(metrics: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*cols, "model", "score", "keep", "acc"])
 
 
-def _seeds(s: pd.Series) -> str:
-    return " ".join(str(int(x)) for x in sorted(set(s.dropna())))
-
-
 def pooled(acc: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """:func:`accuracies` pooled over seeds: one row per distinct ``keys`` (first-seen order) with ``data_copy, *keys,
     mean, std`` (population), ``n`` (finite accuracies), ``num_exp`` (runs), ``seeds``."""
@@ -144,7 +137,8 @@ def pooled(acc: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     out = acc.groupby(list(keys), sort=False, dropna=False).agg(
         copies=("data_copy", lambda s: " / ".join(dict.fromkeys(s))), mean=("acc", "mean"),
         std=("acc", lambda a: float(np.std(a.dropna())) if a.notna().any() else math.nan),
-        n=("acc", "count"), num_exp=("run_id", "nunique"), seeds=("seed", _seeds))
+        n=("acc", "count"), num_exp=("run_id", "nunique"),
+        seeds=("seed", lambda s: " ".join(str(int(x)) for x in sorted(set(s.dropna())))))
     return out.reset_index().rename(columns={"copies": "data_copy"})[cols]
 
 
@@ -196,11 +190,9 @@ def _span(values: Iterable[int]) -> str:
 
 def protocol_line(metrics: Sequence[dict[str, Any]], *, num_exp: Iterable[int] | None = None) -> str:
     """One line saying how the numbers were obtained, from the metrics' ``protocol`` and ``provenance``: iterations,
-    ``num_exp x num_eval``, epochs, profile, device (where a record names it), data copy.
-
-    ``num_exp`` (distillations per cell) defaults to the seeds per ``(dataset, ipc, method, variant)``. Differing values
-    are joined with ``/`` (spans with ``–``), unknown ones read ``?``; data copies run with different protocols get one
-    clause each."""
+    ``num_exp x num_eval``, epochs, profile, device (where a record names it), data copy. ``num_exp`` (distillations
+    per cell) defaults to the seeds per ``(dataset, ipc, method, variant)``. Differing values are joined with ``/``
+    (spans with ``–``), unknown ones read ``?``; data copies run with different protocols get one clause each."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for m in metrics:
         groups.setdefault(copy_label(m), []).append(m)

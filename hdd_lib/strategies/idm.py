@@ -118,10 +118,8 @@ class IDM(Strategy):
 
 
 class ClassSequentialSGD:
-    r"""SGD with momentum (no dampening) stepping once per class, in order (see the module docstring).
-
-    :meth:`prepare` moves each class to where its gradient would be evaluated; :meth:`step` applies the rest.
-    """
+    r"""SGD with momentum (no dampening) stepping once per class, in order (see the module docstring): :meth:`prepare`
+    moves each class to where its gradient would be evaluated; :meth:`step` applies the rest."""
 
     def __init__(self, param: torch.Tensor, *, lr: float, momentum: float = 0.5) -> None:
         if not lr > 0:
