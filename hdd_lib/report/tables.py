@@ -42,6 +42,11 @@ def _groups(tidy: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     return sort_rows(tidy[[*keys, "data_copy"]].drop_duplicates(keys), keys[2:])
 
 
+def _pool(record: dict[str, Any]) -> bool:
+    """Whether a record's method embeds with a pretrained pool (Table 5)."""
+    return bool((record.get("protocol") or {}).get("pool"))
+
+
 def _table(name: str, title: str, display: pd.DataFrame, data: pd.DataFrame, metrics: Sequence[dict[str, Any]],
            notes: Sequence[str], protocol: str | None = None) -> Table:
     """A :class:`Table` with the protocol line, then ``notes``, the profile warning and the provenance footnote."""
@@ -53,7 +58,8 @@ def main_table(metrics: Sequence[dict[str, Any]], *, published: pd.DataFrame | N
                methods: Sequence[str] | None = None, digits: int = 1, name: str = "table1_main") -> Table:
     """Table 1: test accuracy of ``model`` per dataset x IPC (rows) and method (columns; default: those present, in
     table order). A method with a published number in any row gets two more columns: the paper's number (``<M> paper``,
-    ``†``: from the method's own paper) and ``Δ <M>`` = ours − paper."""
+    ``†``: from the method's own paper) and ``Δ <M>`` = ours − paper. Pool-based records are Table 5's."""
+    metrics = [m for m in metrics if (m.get("method") in methods if methods is not None else not _pool(m))]
     acc = accuracies(metrics)
     tidy = pooled(acc[acc["model"] == model], ["dataset", "ipc", "method", "model"])
     paper = paper_lookup(published)
@@ -211,7 +217,7 @@ def pool_table(metrics: Sequence[dict[str, Any]], *, bases: Sequence[str] = ("NC
                digits: int = 1, name: str = "table5_pool") -> Table:
     """Table 5: the pretrained-pool bases (records with a ``protocol.pool``) alone and with the losses added to them
     (HDD, GeoDM); rows dataset x IPC x base, a column per added loss with ``(Δ)`` = it − the base alone (means)."""
-    ms = [m for m in metrics if (m.get("protocol") or {}).get("pool")]
+    ms = [m for m in metrics if _pool(m)]
     acc = accuracies(ms)
     tidy = pooled(acc[acc["model"] == model], ["dataset", "ipc", "method", "model"])
     base, extra = {}, {}

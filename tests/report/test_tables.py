@@ -209,3 +209,6 @@ def test_pool_table_rows_are_bases_columns_the_added_losses_with_deltas():
     notes = " ".join(t.notes)
     assert "NCFM: 3 nets x 4 epochs" in notes and "Evaluation protocol(s): dc" in notes
     assert "20000 distillation iterations" in t.protocol and len(t.data) == 5
+    main = T.main_table(ms)  # the pool records are Table 5's: not in Table 1's columns, counts or protocol line
+    assert list(main.display.columns) == ["Dataset", "IPC", "DM"] and "from 1 record(s)" in main.notes[-1]
+    assert list(T.main_table(ms, methods=["dm", "ncfm"]).display.columns) == ["Dataset", "IPC", "DM", "NCFM"]
