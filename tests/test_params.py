@@ -21,6 +21,20 @@ DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 PROFILES = sorted((ROOT / "profiles").glob("*.yaml"))
 
 
+@pytest.fixture
+def validate_once(monkeypatch):
+    """``load_config`` validates all of params.yaml on every call; tests that load hundreds of cells of one
+    file validate it once (the first call still runs the real :func:`check_params`)."""
+    seen, check = set(), pipeline.check_params
+
+    def once(params: dict) -> None:
+        key = json.dumps(params, sort_keys=True, default=str)
+        if key not in seen:
+            check(params)
+            seen.add(key)
+    monkeypatch.setattr(pipeline, "check_params", once)
+
+
 def lookup(params: dict, dotted: str):
     node = params
     for key in dotted.split("."):
@@ -125,7 +139,7 @@ def test_dvc_parses_the_stages():
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.stem)
-def test_every_grid_cell_of_every_profile_builds_a_config(profile, tmp_path):
+def test_every_grid_cell_of_every_profile_builds_a_config(profile, tmp_path, validate_once):
     shutil.copy(profile, tmp_path / "params.yaml")
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     params = pipeline.read_yaml(profile.read_text())
@@ -293,7 +307,7 @@ def _official_reset(dataset: str, ipc: int) -> int:
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashionmnist", "svhn", "cifar10", "cifar10_jpeg", "cifar100", "tinyimagenet"])
-def test_paper_profile_resolves_the_official_protocol_in_every_cell(dataset, tmp_path):
+def test_paper_profile_resolves_the_official_protocol_in_every_cell(dataset, tmp_path, validate_once):
     """Issue 13: float32 networks, depth-3 ConvNet (8192-d on Tiny-ImageNet), official padding, the
     official IDM reset interval, IPC-1 rules, Tiny's whole-image init, the 1001-epoch schedule."""
     import torch
