@@ -13,6 +13,8 @@ from hdd_lib.config import DistillConfig, from_dict
 from hdd_lib.models import get_model
 from hdd_lib.storage import RunLock, RunLockedError, load_torch, save_torch
 
+from . import interrupted_then_resumed
+
 #: The methods of the profiles: (strategy, loss).
 METHODS = {"dm": ("dm", "dm"), "dm_hdd": ("dm", "hdd"), "idm": ("idm", "dm"), "idm_hdd": ("idm", "hdd"),
            "geodm": ("dm", "geodm"), "idm_geodm": ("idm", "geodm")}
@@ -67,15 +69,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(method, tiny_imageset, tmp
     cfg = small_cfg(method, iterations=8, checkpoint_every=3)
     full = distill.run(cfg, train, out_dir=tmp_path / "full", progress=False)
 
-    def interrupt_at_5(iteration, syn):
-        if iteration == 5:
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: finish the iteration, checkpoint, stop
-        return {}
-
-    with pytest.raises(KeyboardInterrupt):
-        distill.run(cfg, train, out_dir=tmp_path / "cut", progress=False, on_eval=interrupt_at_5, eval_every=5)
-    assert load_torch(tmp_path / "cut" / distill.CHECKPOINT_NAME)["iteration"] == 5
-    resumed = distill.run(cfg, train, out_dir=tmp_path / "cut", resume=True, progress=False)
+    resumed = interrupted_then_resumed(cfg, train, tmp_path / "cut", at=5)
     assert torch.equal(resumed.images, full.images)
     losses = lambda s: [(h["iteration"], h["loss"]) for h in s.meta["history"] if "loss" in h]  # noqa: E731
     assert losses(resumed) == losses(full)

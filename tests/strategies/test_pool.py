@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,9 +9,10 @@ import torch.nn.functional as F
 from hdd_lib import distill, pool
 from hdd_lib.config import DistillConfig, ModelConfig, from_dict
 from hdd_lib.data import DatasetSpec
-from hdd_lib.storage import load_torch
 from hdd_lib.strategies import get_strategy, method_label
 from hdd_lib.strategies.pool import PixelSpace
+
+from .. import interrupted_then_resumed
 
 PRETRAIN = {"nets": 2, "epochs": 1, "batch": 16}
 
@@ -103,15 +101,7 @@ def test_pool_runs_stay_in_pixel_range_and_resume_exactly(strategy, loss, pools,
     start = distill.run(config(pools, strategy, loss, iterations=1, lr_img=1e-12), train, progress=False)
     assert not torch.allclose(start.images, full.images)
 
-    def interrupt_at_3(iteration, syn):
-        if iteration == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-        return {}
-
-    with pytest.raises(KeyboardInterrupt):
-        distill.run(cfg, train, out_dir=tmp_path / "cut", progress=False, on_eval=interrupt_at_3, eval_every=3)
-    assert load_torch(tmp_path / "cut" / distill.CHECKPOINT_NAME)["iteration"] == 3
-    resumed = distill.run(cfg, train, out_dir=tmp_path / "cut", resume=True, progress=False)
+    resumed = interrupted_then_resumed(cfg, train, tmp_path / "cut", at=3)
     assert torch.equal(resumed.images, full.images)
 
 
