@@ -309,6 +309,9 @@ class EvalConfig(Settings):
     model: ModelConfig = field(default_factory=ModelConfig)
     seed: int = 0
     stack: Literal["auto", "on", "off"] = "auto"  # train the num_eval models at once (torch.func); auto: on CUDA
+    # bf16 autocast of training and testing; auto = bf16 on CUDA and on CPUs with native bf16 (runtime.cpu_has_bf16)
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"
+    compile: bool = False  # torch.compile the training forward (once per architecture and batch shape)
     test_batch: Count = 1024
     device: str = "auto"
 

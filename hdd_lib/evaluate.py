@@ -3,7 +3,8 @@
 SGD (lr 0.01, momentum 0.9, wd 5e-4), batch 256, lr x0.1 (fresh optimiser) from ``epochs // 2``, DSA per
 batch, top-1 on the real test set. On a GPU the ``num_eval`` models train at once (stacked parameters,
 ``torch.func.vmap``) where there is no BatchNorm; ``stack="auto"`` loops on a CPU. Options (the NCFM and DSDM
-papers' protocols, :data:`hdd_lib.config.EVAL_PROTOCOLS`): AdamW, lr x ``gamma`` at ``milestones``, CutMix.
+papers' protocols, :data:`hdd_lib.config.EVAL_PROTOCOLS`): AdamW, lr x ``gamma`` at ``milestones``, CutMix. Speed
+options (the ``cpu`` profiles use them): bf16 autocast (``precision``), a compiled training forward (``compile``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from . import augment
 from .config import EvalConfig
 from .data import ImageSet
 from .models import get_model
-from .runtime import resolve_device
+from .runtime import autocast, compiled, resolve_device, use_bf16_real
 from .synset import SyntheticSet
 
 __all__ = ["EvalResult", "evaluate", "evaluate_images", "train_models", "parse_model"]
@@ -65,7 +66,7 @@ class EvalResult:
 class _Stacked:
     """``E`` copies of one architecture as stacked parameters; ``forward`` is vmapped over models."""
 
-    def __init__(self, models: Sequence[nn.Module]) -> None:
+    def __init__(self, models: Sequence[nn.Module], *, compile: bool = False) -> None:
         params, buffers = torch.func.stack_module_state(list(models))
         self.params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         self.buffers = buffers
@@ -73,6 +74,8 @@ class _Stacked:
         def call(p, b, x):
             return torch.func.functional_call(self.base, (p, b), (x,))
         self._each = torch.func.vmap(call)  # x [E, B, ...]
+        if compile:
+            self._each = compiled(self._each, name="the stacked evaluation networks")
         self._shared = torch.func.vmap(call, in_dims=(0, 0, None))  # x [B, ...] for every model
 
     def parameters(self) -> list[torch.Tensor]:
@@ -94,8 +97,10 @@ class _Stacked:
 class _Listed:
     """``E`` independent modules (BatchNorm models); same interface as :class:`_Stacked`."""
 
-    def __init__(self, models: Sequence[nn.Module]) -> None:
+    def __init__(self, models: Sequence[nn.Module], *, compile: bool = False) -> None:
         self.models = list(models)
+        # compiled training forwards (the test pass stays eager: its two batch shapes would each compile)
+        self._train = [compiled(m, name="the evaluation network") if compile else m for m in self.models]
 
     def parameters(self) -> list[torch.Tensor]:
         return [p for m in self.models for p in m.parameters()]
@@ -105,7 +110,9 @@ class _Listed:
             m.train(mode)
 
     def __call__(self, x: torch.Tensor, *, shared: bool = False) -> torch.Tensor:
-        return torch.stack([m(x if shared else x[e]) for e, m in enumerate(self.models)])
+        if shared:
+            return torch.stack([m(x) for m in self.models])
+        return torch.stack([m(x[e]) for e, m in enumerate(self._train)])
 
 
 def train_models(images: torch.Tensor, labels: torch.Tensor, *, model: str, num_classes: int, cfg: EvalConfig,
@@ -121,7 +128,8 @@ def train_models(images: torch.Tensor, labels: torch.Tensor, *, model: str, num_
             for _ in range(e)]
     stack = cfg.stack == "on" or (cfg.stack == "auto" and device.type == "cuda")
     batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in nets[0].modules())
-    ens = _Stacked(nets) if stack and not batchnorm else _Listed(nets)
+    ens = (_Stacked if stack and not batchnorm else _Listed)(nets, compile=cfg.compile)
+    bf16 = use_bf16_real(cfg.precision, "auto", device)
     ens.train()
     batch = min(cfg.batch, n)
     steps = math.ceil(n / batch)
@@ -145,7 +153,8 @@ def train_models(images: torch.Tensor, labels: torch.Tensor, *, model: str, num_
                                                            image_size=tuple(images.shape[-2:])))
             if cfg.cutmix:
                 x, perm, keep = augment.cutmix(x, cfg.cutmix, generator=generator)
-            logits = ens(x)  # [E, b, K]
+            with autocast(bf16, device):
+                logits = ens(x).float()  # [E, b, K]
             if cfg.cutmix:  # keep * CE(y) + (1 - keep) * CE(y[perm]), per model
                 ce = [F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(idx.shape)
                       for y in (labels[idx], labels[idx].gather(1, perm.to(idx.device)))]
@@ -160,10 +169,13 @@ def train_models(images: torch.Tensor, labels: torch.Tensor, *, model: str, num_
 
 
 @torch.no_grad()
-def _accuracy(ens, test: ImageSet, batch: int) -> list[float]:
+def _accuracy(ens, test: ImageSet, cfg: EvalConfig) -> list[float]:
     correct = None
-    for x, y in zip(test.images.split(batch), test.labels.split(batch)):
-        hits = (ens(x, shared=True).argmax(-1) == y).sum(-1)  # [E]
+    bf16 = use_bf16_real(cfg.precision, "auto", test.images.device)
+    for x, y in zip(test.images.split(cfg.test_batch), test.labels.split(cfg.test_batch)):
+        with autocast(bf16, x.device):
+            logits = ens(x, shared=True).float()
+        hits = (logits.argmax(-1) == y).sum(-1)  # [E]
         correct = hits if correct is None else correct + hits
     return (100.0 * correct.double() / len(test)).tolist()
 
@@ -183,7 +195,7 @@ def evaluate_images(images: torch.Tensor, labels: torch.Tensor, test: ImageSet, 
         t0 = time.perf_counter()
         ens = train_models(images, labels, model=name, num_classes=test.spec.num_classes, cfg=cfg,
                            generator=generator, progress=progress)
-        accs = _accuracy(ens, test, cfg.test_batch)
+        accs = _accuracy(ens, test, cfg)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         r = results[name] = EvalResult(name, tuple(accs), time.perf_counter() - t0)
