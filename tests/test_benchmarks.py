@@ -4,6 +4,7 @@ reference loop's per-class losses are the library's. Nothing here asserts anythi
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import warnings
 from pathlib import Path
@@ -124,3 +125,42 @@ def test_reference_class_losses_equal_library_losses(bench, k, lam, scale):
     hdd = sum(ref.hdd_class_loss(manifold, real[c], syn[c], lam=lam) for c in range(3))
     expected = get_loss("hdd", k=k, lam=lam)(real.double(), syn.double())
     torch.testing.assert_close(hdd, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_bench_eval_cpu_interleaves_a_baseline_revision_with_the_variants(bench, tmp_path):
+    out = tmp_path / "eval-cpu.json"
+    result = bench("bench_eval_cpu").main(
+        ["--before", "HEAD", "--variants", "fp32,bf16", "--threads", "1", "--ipc", "1", "--epochs", "2",
+         "--rounds", "1", "--test-size", "20", "--image-size", "8", "--width", "8", "--out", str(out)])
+    assert out.exists() and result["settings"]["order"] == ["before", "fp32", "bf16", "before"]
+    for name in ("before", "fp32", "bf16"):
+        s = result["summary"][name]
+        assert s["wall_s_at_1000_epochs"] > s["wall_s_at_300_epochs"] > 0 and s["cpu_s_per_epoch"] >= 0
+    assert result["summary"]["bf16"]["speedup_wall_s_at_300_epochs"] > 0
+    assert all(set(r["calls"]) == {"1", "2"} for r in result["rows"])
+
+
+def test_numerics_fmnist_pairs_fp32_and_fast_runs_per_seed(bench, tmp_path, monkeypatch):
+    from tests.data import fabricate
+
+    fabricate.write_mnist(tmp_path, "FashionMNIST", n_train=120, n_test=20, gz=False, extracted=True)
+    out = tmp_path / "numerics.json"
+    result = bench("numerics_fmnist").main(
+        ["--data-root", str(tmp_path), "--seeds", "0,1", "--iterations", "2", "--epochs", "2", "--num-eval", "1",
+         "--width", "8", "--threads", "1", "--batch-real", "4", "--out", str(out)])
+    rows = result["rows"]
+    assert [r["seed"] for r in rows] == [0, 1] and out.with_suffix(".md").exists()
+    for name in ("fp32 > fast", "fast"):
+        diffs = result[f"paired {name} - fp32"]["diffs"]
+        assert diffs == pytest.approx([r[name]["mean"] - r["fp32"]["mean"] for r in rows])
+    assert "| fast − fp32 (paired) |" in out.with_suffix(".md").read_text()
+    # an interrupted run keeps its finished seeds: a rerun with the same settings reuses them
+    partial = out.with_suffix(".partial.json")
+    assert not partial.exists()
+    settings = {"iterations": 2, "epochs": 2, "num_eval": 1, "width": 8, "batch_real": 4, "data_root": str(tmp_path)}
+    marked = {**rows[0], "fp32": {**rows[0]["fp32"], "mean": -1.0}}
+    partial.write_text(json.dumps({"settings": settings, "rows": {"0": marked}}))
+    again = bench("numerics_fmnist").main(
+        ["--data-root", str(tmp_path), "--seeds", "0", "--iterations", "2", "--epochs", "2", "--num-eval", "1",
+         "--width", "8", "--threads", "1", "--batch-real", "4", "--out", str(out)])
+    assert again["rows"][0]["fp32"]["mean"] == -1.0 and not partial.exists()
