@@ -331,6 +331,7 @@ def test_paper_profile_resolves_the_official_protocol_in_every_cell(dataset, tmp
             assert d.strategy["init"] == ("whole" if dataset == "tinyimagenet" else "mosaic")
     ev = pipeline.load_config("evaluate", dataset=dataset, ipc=10, method="dm", root=tmp_path).eval
     assert (ev.schedule, ev.train_epochs, ev.decay_epoch, ev.num_eval) == ("official", 1001, 501, 5)
+    assert (ev.precision, ev.compile) == ("fp32", False)  # float32 evaluation, as the official code
     size = spec.image_size[0]
     net = get_model("convnet", spec.channels, spec.num_classes, size, **d.model.kwargs(size, spec.channels))
     dim = net.embed(torch.zeros(2, spec.channels, size, size)).shape[-1]
@@ -358,3 +359,15 @@ def test_dvc_set_rewrites_only_the_edited_line_and_keeps_the_meaning(profile, tm
     expected = pipeline.read_yaml(profile.read_text())
     expected["distill"]["lr_img"] = 0.25
     assert pipeline.read_yaml(path.read_text()) == expected
+
+
+@pytest.mark.parametrize("name", ["cpu", "cpu-fmnist"])
+def test_cpu_profiles_take_the_measured_speed_options(name, tmp_path, validate_once):
+    """Issue 12: bf16 where the CPU has it natively (real forward, evaluation) and a compiled evaluation forward;
+    the paired accuracy check is benchmarks/numerics_fmnist.py."""
+    shutil.copy(ROOT / "profiles" / f"{name}.yaml", tmp_path / "params.yaml")
+    dataset = "digits" if name == "cpu" else "fashionmnist"
+    c = pipeline.load_config("evaluate", dataset=dataset, ipc=10, method="dm_hdd", root=tmp_path)
+    assert c.distill.real_precision == "auto"
+    for ev in (c.eval, c.curve):
+        assert (ev.precision, ev.compile) == ("auto", True)
