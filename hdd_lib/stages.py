@@ -195,7 +195,8 @@ def prune_cell(cfg: StageConfig, *, progress: bool | None = None) -> dict[str, A
         return evaluate_images(images, labels, test, cfg.eval, progress=False)[cfg.eval.models[0]]
     results, kept = prune_sweep(syn, score_sets, list(s.ratios), train_on, progress=progress)
     record = {**_cell(cfg), "kind": "prune", "protocol": {**_protocol(cfg), "feature_nets": s.nets},
-              "ratios": list(s.ratios), "results": results, "kept": kept}
+              "ratios": list(s.ratios), "results": results, "kept": kept,
+              "code": {"distill": syn.meta.get("code"), "evaluate": provenance.code_digest("hdd_lib.evaluate")}}
     metrics = {score: {r: v["mean"] for r, v in by_ratio.items()} for score, by_ratio in results.items()}
     return _write(cfg, "prune", cfg.run_id, record, metrics, time.perf_counter() - t0, device)
 

@@ -111,7 +111,14 @@ class Pool(Strategy):
     def start(self, generator: torch.Generator) -> None:
         from ..params import Paths, find_root
         s = self.settings
-        folder = Path(s.path) if s.path else Paths.for_root(find_root()).find(f"pools/{self.spec.name}/{self.name}")
+        if s.path:
+            folder = Path(s.path)
+        else:
+            try:
+                folder = Paths.for_root(find_root()).find(f"pools/{self.spec.name}/{self.name}")
+            except FileNotFoundError:
+                raise FileNotFoundError(f"the {self.name} strategy needs its pretrained pool: outside the hdd repository "
+                                        f"give strategy.path (a folder written by hdd_lib.pool.pretrain)") from None
         nets = pool.load(folder, pool.built_for(self.train, self.cfg.model, s.pretrain))
         self.members = [[[t.to(self.device) for t in n[w].values()] for w in ("init", "trained")] for n in nets]
         spare = torch.Generator().manual_seed(0)  # weights overwritten each iteration

@@ -115,6 +115,17 @@ def test_a_missing_pool_or_one_of_another_architecture_stops_the_run(pools, tiny
         distill.run(config(pools, model={"width": 16}), train, progress=False)
 
 
+def test_without_a_path_outside_the_repository_the_error_says_to_give_one(pools, tiny_imageset, tmp_path,
+                                                                         monkeypatch):
+    train, _ = tiny_imageset
+    cfg = config(pools)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("hdd_lib.params._PACKAGE", tmp_path)
+    no_path = from_dict(DistillConfig, {**cfg.to_dict(), "strategy": {**cfg.strategy, "path": None}})
+    with pytest.raises(FileNotFoundError, match="give strategy.path"):
+        distill.run(no_path, train, progress=False)
+
+
 def test_labels_name_the_base_and_the_added_losses():
     assert method_label("ncfm", "ncfm") == "NCFM" and method_label("dsdm", {"name": "dsdm"}) == "DSDM"
     assert method_label("ncfm", [{"name": "ncfm"}, {"name": "hdd"}]) == "NCFM+HDD"
