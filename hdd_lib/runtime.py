@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import warnings
 from typing import Callable
 
@@ -50,9 +51,18 @@ def autocast(enabled: bool, device: torch.device):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 
+def _drop_cuda_home_note(record: logging.LogRecord) -> bool:
+    """Inductor imports ``torch.utils.cpp_extension``, which logs "No CUDA runtime is found, using CUDA_HOME=..."
+    with a time stamp and process id on a CUDA build without a GPU: it would make executed notebooks differ."""
+    return "No CUDA runtime is found" not in record.getMessage()
+
+
 def compiled(fn: Callable, *, name: str = "the network") -> Callable:
     """``torch.compile(fn, dynamic=False)`` falling back to ``fn`` for good, with one warning, where compiling
     fails. Static graphs: a run has two or three shapes/modes, and inductor makes them faster than a generic one."""
+    note = logging.getLogger("torch.utils.cpp_extension")
+    if _drop_cuda_home_note not in note.filters:
+        note.addFilter(_drop_cuda_home_note)
     state = {"fn": torch.compile(fn, dynamic=False)}
 
     def call(*args, **kwargs):
