@@ -69,24 +69,19 @@ def run(data_root: str, seeds: Sequence[int], *, iterations: int, epochs: int, n
             print(f"seed {seed}: reused from {partial}", flush=True)
             rows.append(done[str(seed)])
             continue
-        def config(fast: bool):
-            d = params.resolve_distill(p, "fashionmnist", 10, "dm_hdd", seed, iterations=iterations, model=model,
-                                       **extra, **(FAST_DISTILL if fast else FP32_DISTILL))
-            ev, _ = params._resolve_eval(p, d, seed, None)
-            return d, ev
-
         row: dict[str, Any] = {"seed": seed}
-        syn = {}
-        for name, fast in (("fp32", False), ("fast", True)):
-            d, _ = config(fast)
+        syn, ev = {}, None
+        for name, precision in (("fp32", FP32_DISTILL), ("fast", FAST_DISTILL)):
+            d = params.resolve_distill(p, "fashionmnist", 10, "dm_hdd", seed, iterations=iterations, model=model,
+                                       **extra, **precision)
+            ev = ev or params._resolve_eval(p, d, seed, None)[0]  # the same protocol for both
             t0 = time.perf_counter()
-            syn[name] = distill.run(d, train, progress=False)
+            syn[name] = distill.run(d, train, progress=True)
             row[f"distill_seconds_{name}"] = time.perf_counter() - t0
-        _, ev = config(False)
         for name, source, eval_settings in (("fp32", "fp32", FP32_EVAL), ("fp32 > fast", "fp32", FAST_EVAL),
                                             ("fast", "fast", FAST_EVAL)):
             cfg = dataclasses.replace(ev, num_eval=num_eval, epochs=epochs, **eval_settings)
-            r = evaluate(syn[source], test, cfg, progress=False)["convnet"]
+            r = evaluate(syn[source], test, cfg, progress=True)["convnet"]
             row[name] = {"accs": list(r.accs), "mean": r.mean, "seconds_per_model": r.seconds_per_model}
             print(f"seed {seed} {name:12s} {r.mean:6.2f} ± {r.std:4.2f} ({r.seconds_per_model:.1f} s/model)", flush=True)
         rows.append(row)

@@ -134,40 +134,27 @@ def test_the_papers_protocols_are_options_adamw_milestones_cutmix(tiny_imageset,
     assert lrs == [0.3, 1.0, 0.3, 1.0, 0.3, pytest.approx(0.1), 0.3, pytest.approx(0.01)]
 
 
-def _conv_dtypes(ens) -> list[torch.dtype]:
-    """Record the output dtype of every first convolution while ``ens`` trains or tests."""
-    seen = []
-    for m in ens.models:
-        m.features[0][0].register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
-    return seen
-
-
 @pytest.mark.parametrize("precision, native, want", [("fp32", True, torch.float32), ("bf16", False, torch.bfloat16),
                                                      ("auto", True, torch.bfloat16), ("auto", False, torch.float32)])
 def test_precision_sets_the_networks_arithmetic_in_training_and_testing(tiny_imageset, monkeypatch, precision,
                                                                         native, want):
     monkeypatch.setattr("hdd_lib.runtime.cpu_has_bf16", lambda: native)
+    seen, real_get = [], ev.get_model
+
+    def hooked(*args, **kwargs):  # record the first convolution's output dtype
+        net = real_get(*args, **kwargs)
+        net.features[0][0].register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+        return net
+    monkeypatch.setattr(ev, "get_model", hooked)
     train, test = tiny_imageset
     cfg = small_eval(epochs=1, precision=precision)
     ens = ev.train_models(train.images, train.labels, model="convnet", num_classes=3, cfg=cfg,
                           generator=torch.Generator().manual_seed(0))
-    seen = _conv_dtypes(ens)
+    training, seen[:] = list(seen), []
     acc = ev._accuracy(ens, test.to("cpu"), cfg)
+    assert training and set(training) == {want}
     assert seen and set(seen) == {want}
     assert all(0.0 <= a <= 100.0 for a in acc)
-    # training: a second run records the training forwards too
-    import hdd_lib.models as models
-    recorded = []
-    real_get = models.get_model
-
-    def hooked(*args, **kwargs):
-        net = real_get(*args, **kwargs)
-        net.features[0][0].register_forward_hook(lambda mod, inp, out: recorded.append(out.dtype))
-        return net
-    monkeypatch.setattr(ev, "get_model", hooked)
-    ev.train_models(train.images, train.labels, model="convnet", num_classes=3, cfg=cfg,
-                    generator=torch.Generator().manual_seed(0))
-    assert recorded and set(recorded) == {want}
 
 
 def test_compiled_training_matches_eager_and_compiles_once_per_shape(tiny_imageset):
