@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("source", type=Path)
     nb.add_argument("target", type=Path)
     nb.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="a parameter")
+    nb.add_argument("--kernel", action="store_true",
+                    help="run in a Jupyter kernel, as plain papermill does (default: in this process, same outputs)")
     sub.add_parser("check", help="validate params.yaml (every section and grid cell)")
     dp = sub.add_parser("deps", help="check (or --write) the library deps of every stage in dvc.yaml")
     dp.add_argument("--write", action="store_true", help="rewrite dvc.yaml's library deps from the code")
@@ -168,28 +170,11 @@ def _pretrain(args: argparse.Namespace) -> None:
 
 
 def _notebook(args: argparse.Namespace) -> None:
-    """Run a notebook for the pipeline (papermill, ``HDD_PIPELINE=1``); run times and papermill's random cell id are
-    dropped from the output, so it changes only with what it shows."""
-    import nbformat
-    import papermill
+    """Run a notebook for the pipeline (papermill, ``HDD_PIPELINE=1``; :func:`hdd_lib.notebook.run_notebook`)."""
+    from .notebook import run_notebook
     from .params import PIPELINE_ENV
-    parameters = {name: _scalar(value) for name, value in args.p}
     os.environ[PIPELINE_ENV] = "1"
-    args.target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        papermill.execute_notebook(str(args.source), str(args.target), parameters=parameters, progress_bar=False,
-                                   log_output=False, cwd=None)
-    finally:
-        if args.target.exists():
-            nb = nbformat.read(str(args.target), as_version=4)
-            for key in ("start_time", "end_time", "duration", "environment_variables", "input_path", "output_path"):
-                nb.metadata.get("papermill", {}).pop(key, None)
-            for cell in nb.cells:
-                cell.metadata.pop("execution", None)
-                cell.metadata.pop("papermill", None)
-                if "injected-parameters" in cell.metadata.get("tags", []):
-                    cell["id"] = "injected-parameters"
-            nbformat.write(nb, str(args.target))
+    run_notebook(args.source, args.target, {name: _scalar(value) for name, value in args.p}, in_process=not args.kernel)
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -251,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as e:
+        if getattr(e, "ename", None) == "KeyboardInterrupt":  # interrupted inside a notebook cell
+            return 130
         if args.debug or os.environ.get("HDD_DEBUG"):
             raise
         return report_error(e)
