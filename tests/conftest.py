@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
 import torch
@@ -19,6 +21,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # parallel workers: one thread each, 
     torch.set_num_threads(1)
 else:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+# Warm stage servers (hdd_lib.warm) that the tests' subprocesses start live in a folder of this process and
+# stop with the session.
+WARM_DIR = tempfile.mkdtemp(prefix="hw-", dir="/tmp" if os.path.isdir("/tmp") else None)
+os.environ["HDD_WARM_DIR"] = WARM_DIR
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from hdd_lib import warm
+    warm.stop(WARM_DIR)
+    shutil.rmtree(WARM_DIR, ignore_errors=True)
 
 
 @pytest.fixture(params=[0, 1, 2], ids=lambda s: f"seed{s}")
