@@ -28,19 +28,22 @@ __all__ = ["Paths", "StageConfig", "find_root", "load_params", "check_params", "
 PARAMS_FILE = "params.yaml"
 #: Set (to 1) by dvc.yaml: the notebook runs for the pipeline and may write under results/.
 PIPELINE_ENV = "HDD_PIPELINE"
-#: Stages and the params.yaml sections each one reads (dvc.yaml declares the same).
+#: Stages and the params.yaml sections each one reads (dvc.yaml declares the same); a cell's stage reads only its
+#: own method (``methods.${item.method}``; the ablation varies ``methods.geodm``), so editing one method reruns
+#: that method's stages alone.
+_METHOD = "methods.${item.method}"
 STAGES: dict[str, tuple[str, ...]] = {
     "data": ("data",),
     "geometry": ("data", "geometry"),
     "pretrain": ("data", "distill", "methods"),
-    "distill": ("data", "distill", "methods", "eval"),
-    "evaluate": ("data", "distill", "methods", "eval"),
-    "distill_pool": ("data", "distill", "methods", "eval"),
-    "evaluate_pool": ("data", "distill", "methods", "eval"),
-    "crossarch": ("data", "distill", "methods", "eval", "crossarch"),
-    "prune": ("data", "distill", "methods", "eval", "prune"),
-    "ablation_distill": ("data", "distill", "methods", "eval", "ablation"),
-    "ablation_evaluate": ("data", "distill", "methods", "eval", "ablation"),
+    "distill": ("data", "distill", _METHOD, "eval"),
+    "evaluate": ("data", "distill", _METHOD, "eval"),
+    "distill_pool": ("data", "distill", _METHOD, "eval"),
+    "evaluate_pool": ("data", "distill", _METHOD, "eval"),
+    "crossarch": ("data", "distill", _METHOD, "eval", "crossarch"),
+    "prune": ("data", "distill", _METHOD, "eval", "prune"),
+    "ablation_distill": ("data", "distill", "methods.geodm", "eval", "ablation"),
+    "ablation_evaluate": ("data", "distill", "methods.geodm", "eval", "ablation"),
     "tables": ("report",),
     "figures": ("report", "geometry"),
 }

@@ -3,7 +3,7 @@ the working tree, narrowed to fit CI (:data:`CI_NARROWING`: IPC 1, fewer iterati
 stage kind, every method and every notebook still runs); then: a second ``dvc repro`` reruns nothing; rerunning stages from nothing (as on a
 fresh clone) leaves every tracked file unchanged; a plotting change leaves the compute stages up to
 date; a changed loss reaches the synthetic images; a ``dvc exp run -S`` override reaches the notebooks
-and reruns only the stages that read it.
+and reruns only the stages that read it; editing one method makes only that method's stages stale.
 """
 
 from __future__ import annotations
@@ -139,6 +139,22 @@ def test_a_plotting_change_leaves_the_compute_stages_up_to_date(reproduced):
         assert changed and changed <= {"tables", "figures", "data", "geometry"}, changed
     finally:
         figures.write_text(original)
+
+
+def test_editing_one_method_leaves_the_other_methods_stages_up_to_date(reproduced):
+    import yaml
+
+    params = reproduced / "params.yaml"
+    original = params.read_text()
+    try:
+        edited = yaml.safe_load(original)
+        edited["methods"]["idm"]["lr_img"] = 0.25
+        params.write_text(yaml.safe_dump(edited, sort_keys=False))
+        changed = set(json.loads(dvc("status", "--json", cwd=reproduced).stdout))
+        assert {"distill@digits-1-idm-0", "evaluate@digits-1-idm-0"} <= changed, changed
+        assert all("-idm-" in name for name in changed), changed
+    finally:
+        params.write_text(original)
 
 
 def test_a_changed_loss_reaches_the_synthetic_images(reproduced, tmp_path):

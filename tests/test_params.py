@@ -108,8 +108,10 @@ def test_every_notebook_is_a_stage_and_every_stage_passes_known_parameters():
         unknown = passed - set(notebook_parameters(nb))
         assert not unknown, f"stage {name} passes {unknown} that {nb.name} does not declare"
         used.setdefault(nb.name, []).append(name)
-        for section in stage.get("params", []):
-            assert section in yaml.safe_load((ROOT / "params.yaml").read_text()), f"{name}: params section {section}"
+        params = yaml.safe_load((ROOT / "params.yaml").read_text())
+        for entry in stage.get("params", []):  # a section, or one key of it (methods.${item.method}: the cell's)
+            section, _, key = entry.partition(".")
+            assert section in params and (not key or "${" in key or key in params[section]), f"{name}: params {entry}"
     assert set(used) == {p.name for p in NOTEBOOKS}, "every non-scratch notebook must be a stage"
     assert set(DVC["stages"]) == set(pipeline.STAGES), "hdd_lib.params.STAGES must list the stages of dvc.yaml"
     # the stage name is the notebook stem without its number (extra stages may reuse a notebook)
