@@ -78,7 +78,7 @@ def run_stage(clone: Path, stage: tuple, mode: str, env: dict) -> dict:
             "machine_cpu_s": round(machine, 3)}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--stages", type=int, default=len(STAGES), help="the first N stages of the chain")
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")
-    return 0
+    return result
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -142,6 +142,16 @@ def test_bench_eval_cpu_interleaves_a_baseline_revision_with_the_variants(bench,
     assert all(set(r["calls"]) == {"1", "2"} for r in result["rows"])
 
 
+@pytest.mark.slow
+def test_bench_stages_runs_a_stage_in_every_mode_in_a_clone(bench, tmp_path):
+    out = tmp_path / "stages.json"
+    result = bench("bench_stages").main(["--stages", "1", "--rounds", "1", "--out", str(out)])
+    assert json.loads(out.read_text())["summary"] == result["summary"]
+    assert [(r["mode"], r["round"]) for r in result["runs"]] == [("warm", -1), *((m, 0) for m in ("kernel", "in-process", "warm"))]
+    assert all(r["wall_s"] > 0 and r["stage"] == "data@digits" for r in result["runs"])
+    assert set(result["summary"]) == {"kernel", "in-process", "warm"} and result["summary"]["kernel"]["speedup_vs_kernel"] == 1
+
+
 def test_numerics_fmnist_pairs_fp32_and_fast_runs_per_seed(bench, tmp_path, monkeypatch):
     from tests.data import fabricate
 
