@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> dict:
                     print(json.dumps(runs[-1]), flush=True)
     finally:
         from hdd_lib import warm
-        os.environ["HDD_WARM_DIR"] = str(servers)
         warm.stop(servers)
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(servers, ignore_errors=True)
     timed = [r for r in runs if r["round"] >= 0]
     summary = {}
     for mode in MODES:

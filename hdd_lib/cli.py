@@ -1,4 +1,4 @@
-"""Headless runs: ``python -m hdd_lib distill|evaluate|pretrain|check|deps|profile|readme``.
+"""Headless runs: ``python -m hdd_lib distill|evaluate|pretrain|notebook|check|deps|profile|readme|warm``.
 
 Flags are spelled like config fields (``--lr_img``); any field via ``--set key=value`` (YAML), e.g.
 ``--set loss.k=2.4``. Errors print one line (``--debug``/``HDD_DEBUG=1``: traceback); exit 2 bad input, 1 failed
@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", help="make profiles/NAME.yaml the active params.yaml (cpu, cpu-fmnist, paper)")
     p.add_argument("name")
     sub.add_parser("readme", help="regenerate README.md's results section from results/")
+    w = sub.add_parser("warm", help="list this user's warm stage servers (hdd_lib.warm); --stop: stop them")
+    w.add_argument("--stop", action="store_true", help="stop them once their running stages finish")
     return parser
 
 
@@ -203,6 +205,15 @@ def _profile(args: argparse.Namespace) -> None:
     print(f"{use_profile(args.name)} now holds profile {args.name!r}; run `dvc repro`")
 
 
+def _warm(args: argparse.Namespace) -> None:
+    from . import warm
+    running = warm.servers()
+    if args.stop:
+        print(f"asked {warm.stop()} warm server(s) to stop")
+    else:
+        print("\n".join(f"{key}: pid {pid}" for key, pid in running.items()) or "no warm server running")
+
+
 def _readme(args: argparse.Namespace) -> None:
     from .params import find_root
     from .report.readme import update_readme
@@ -235,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code is not None:
             return code
     commands = {"distill": _distill, "evaluate": _evaluate, "pretrain": _pretrain, "notebook": _notebook, "check": _check, "deps": _deps,
-                "profile": _profile, "readme": _readme}
+                "profile": _profile, "readme": _readme, "warm": _warm}
     try:
         return commands[args.command](args) or 0
     except KeyboardInterrupt:

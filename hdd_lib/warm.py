@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["run", "enabled", "stop", "IDLE"]
+__all__ = ["run", "enabled", "servers", "stop", "IDLE"]
 
 #: Seconds a server waits for work before it exits (``HDD_WARM_IDLE`` overrides).
 IDLE = 120.0
@@ -71,17 +71,31 @@ def run(argv: list[str]) -> int | None:
         return _submit(sock, argv)
 
 
-def stop(directory: str | os.PathLike | None = None) -> int:
-    """Stop every server in ``directory`` (default: this user's); return how many were asked to stop."""
+def servers(directory: str | os.PathLike | None = None) -> dict[str, int]:
+    """Running servers in ``directory`` (default: this user's): key -> process id."""
     directory = Path(directory) if directory else _directory()
-    stopped = 0
+    found = {}
     for pid_file in directory.glob("*.pid"):
         try:
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
-            stopped += 1
+            pid = int(pid_file.read_text())
+            os.kill(pid, 0)
         except (ValueError, OSError):
+            continue
+        found[pid_file.stem] = pid
+    return found
+
+
+def stop(directory: str | os.PathLike | None = None) -> int:
+    """Ask every server in ``directory`` (default: this user's) to stop once its running stages finish;
+    return how many were asked."""
+    asked = 0
+    for pid in servers(directory).values():
+        try:
+            os.kill(pid, signal.SIGTERM)
+            asked += 1
+        except OSError:
             pass
-    return stopped
+    return asked
 
 
 # --- the caller's side --------------------------------------------------------------------------------------
@@ -124,16 +138,22 @@ def _connect(path: Path) -> socket.socket | None:
 
 
 def _start(path: Path) -> socket.socket | None:
-    """Start a server for ``path`` (in its own session, output to ``<key>.log``) and connect once it listens."""
-    with open(path.with_suffix(".log"), "wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "hdd_lib.warm", str(path)], stdin=subprocess.DEVNULL,
-                                  stdout=log, stderr=log, start_new_session=True, close_fds=True)
+    """Start a server for ``path`` (its own session; output appended to ``<key>.log``); connect once it listens.
+    A server that finds another holding the key's lock exits at once (status 0); if that other one was
+    exiting itself, nobody would listen, so a new server is started again a second later."""
     deadline = time.monotonic() + _START_TIMEOUT
+    server, started = None, 0.0
     while time.monotonic() < deadline:
         sock = _connect(path)
         if sock is not None:
             return sock
-        if server.poll() not in (None, 0):  # failed (0: another server holds the lock and will listen)
+        if server is None or (server.poll() == 0 and time.monotonic() - started > 1.0):
+            with open(path.with_suffix(".log"), "ab") as log:
+                server = subprocess.Popen([sys.executable, "-m", "hdd_lib.warm", str(path)],
+                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                          start_new_session=True, close_fds=True)
+            started = time.monotonic()
+        elif server.poll() not in (None, 0):  # it failed: run the command without a server
             return None
         time.sleep(0.05)
     return None

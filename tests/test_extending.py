@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -47,7 +48,8 @@ def test_a_loss_module_and_params_are_all_a_new_method_needs(tmp_path):
     params["distill"].update(iterations=3, batch_real=8, curve_every=0)
     params["distill"]["model"]["width"] = 8
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {"PYTHONPATH": str(tmp_path), "PATH": str(Path(sys.executable).parent)}
+    env = {"PYTHONPATH": str(tmp_path), "PATH": str(Path(sys.executable).parent),
+           "HDD_WARM_DIR": os.environ["HDD_WARM_DIR"]}  # the session's warm servers (tests/conftest.py)
     library = ("from hdd_lib import data, distill; from hdd_lib.config import DistillConfig, from_dict; "
                "cfg = from_dict(DistillConfig, {'loss': {'name': 'mean_l1', 'scale': 3}, 'ipc': 1, 'iterations': 2, "
                "'batch_real': 8, 'model': {'width': 8}}); s = distill.run(cfg, data.load('digits'), progress=False); "

@@ -133,6 +133,51 @@ def test_an_idle_server_exits_and_stop_ends_a_running_one(home, monkeypatch):
     assert not list((home / "servers").glob("*.sock"))
 
 
+def test_the_warm_command_lists_and_stops_the_servers(home):
+    assert hdd(home, "warm").stdout.strip() == "no warm server running"
+    assert hdd(home, "notebook", notebook(home / "a.ipynb", "1"), home / "out.ipynb").returncode == 0
+    (key, pid), = warm.servers(home / "servers").items()
+    assert hdd(home, "warm").stdout.strip() == f"{key}: pid {pid}"
+    assert hdd(home, "warm", "--stop").stdout.strip() == "asked 1 warm server(s) to stop"
+    deadline = time.monotonic() + 15
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid)
+
+
+def test_a_server_that_lost_the_lock_to_an_exiting_one_is_started_again(tmp_path, monkeypatch):
+    """The server holding a key's lock may be exiting (idle) just as a new one starts: the new one exits
+    (status 0, lock taken), nobody listens, and the caller starts another a second later."""
+    spawned = []
+
+    class Server:  # the first exits at once (lost the lock), the second listens
+        def __init__(self, *args, **kwargs):
+            spawned.append(time.monotonic())
+
+        def poll(self):
+            return 0 if len(spawned) == 1 else None
+
+    listening = object()
+    monkeypatch.setattr(warm.subprocess, "Popen", Server)
+    monkeypatch.setattr(warm, "_connect", lambda path: listening if len(spawned) == 2 else None)
+    assert warm._start(tmp_path / "key.sock") is listening
+    assert len(spawned) == 2 and spawned[1] - spawned[0] >= 1.0
+
+
+def test_a_failed_server_start_runs_the_stage_without_one(tmp_path, monkeypatch):
+    class Server:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def poll(self):
+            return 1
+
+    monkeypatch.setattr(warm.subprocess, "Popen", Server)
+    monkeypatch.setattr(warm, "_connect", lambda path: None)
+    t0 = time.monotonic()
+    assert warm._start(tmp_path / "key.sock") is None and time.monotonic() - t0 < 5
+
+
 def test_a_shared_server_directory_is_refused(home, monkeypatch):
     os.chmod(home / "servers", 0o777)
     r = hdd(home, "notebook", notebook(home / "p.ipynb", PROBE), home / "out.ipynb")
