@@ -240,14 +240,14 @@ def report_error(e: BaseException) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "notebook":  # in a child of the warm server where one can run (hdd_lib.warm)
-        from .warm import run as run_warm
-        code = run_warm(list(sys.argv[1:] if argv is None else argv))
-        if code is not None:
-            return code
     commands = {"distill": _distill, "evaluate": _evaluate, "pretrain": _pretrain, "notebook": _notebook, "check": _check, "deps": _deps,
                 "profile": _profile, "readme": _readme, "warm": _warm}
     try:
+        if args.command == "notebook":  # in a child of the warm server where one can run (hdd_lib.warm)
+            from .warm import run as run_warm
+            code = run_warm(list(sys.argv[1:] if argv is None else argv))
+            if code is not None:
+                return code
         return commands[args.command](args) or 0
     except KeyboardInterrupt:
         return 130
