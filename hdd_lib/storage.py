@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import stat
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["atomic_write", "save_json", "load_json", "save_torch", "load_torch", "CorruptFileError", "RunLock",
+__all__ = ["atomic_write", "save_json", "load_json", "save_torch", "load_torch", "interned", "CorruptFileError", "RunLock",
            "RunLockedError", "writable_dir"]
 
 #: Permissions of a new file (mkstemp creates 0600); an existing target keeps its own.
@@ -136,6 +137,21 @@ def load_json(path: str | os.PathLike) -> Any:
         return json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
         raise CorruptFileError(f"{path} is not valid JSON ({e}); delete it or re-run the stage that writes it") from e
+
+
+def interned(obj: Any) -> Any:
+    """``obj`` with every string interned (plain dicts, lists and tuples rebuilt; other objects kept): pickle
+    then writes equal strings the same way whatever their origin (a literal, a loaded checkpoint), so equal
+    containers save to the same bytes."""
+    if type(obj) is str:
+        return sys.intern(obj)
+    if type(obj) is dict:
+        return {interned(k): interned(v) for k, v in obj.items()}
+    if type(obj) is list:
+        return [interned(v) for v in obj]
+    if type(obj) is tuple:
+        return tuple(interned(v) for v in obj)
+    return obj
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> Path:

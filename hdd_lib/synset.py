@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .storage import CorruptFileError, load_torch, save_torch
+from .storage import CorruptFileError, interned, load_torch, save_torch
 
 __all__ = ["SyntheticSet", "FORMAT", "decode", "encode"]
 
@@ -106,10 +106,11 @@ class SyntheticSet:
         return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write atomically (see the module docstring for the format)."""
+        """Write atomically (see the module docstring for the format); equal sets write equal bytes, also when
+        ``meta`` came back from a checkpoint (a resumed run)."""
         _, labels = self.expanded()
         return save_torch(path, {"format": FORMAT, "images": self.images.detach().cpu().float(),
-                                 "factor": self.factor, "labels": labels.cpu(), "meta": self.meta})
+                                 "factor": self.factor, "labels": labels.cpu(), "meta": interned(self.meta)})
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu") -> SyntheticSet:
