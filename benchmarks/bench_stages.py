@@ -110,18 +110,15 @@ def main(argv: list[str] | None = None) -> dict:
     timed = [r for r in runs if r["round"] >= 0]
     summary = {}
     for mode in MODES:
-        per_round = [sum(r["wall_s"] for r in timed if r["mode"] == mode and r["round"] == k) for k in range(args.rounds)]
+        def chain(key: str) -> list[float]:  # the chain's total per round
+            return [sum(r[key] for r in timed if r["mode"] == mode and r["round"] == k) for k in range(args.rounds)]
         per_stage = {s[0]: statistics.median(r["wall_s"] for r in timed if r["mode"] == mode and r["stage"] == s[0])
                      for s in stages}
-        summary[mode] = {"chain_wall_s_median": round(statistics.median(per_round), 2),
-                         "chain_wall_s": [round(x, 2) for x in per_round],
+        summary[mode] = {"chain_wall_s_median": round(statistics.median(chain("wall_s")), 2),
+                         "chain_wall_s": [round(x, 2) for x in chain("wall_s")],
                          "stage_wall_s_median": per_stage,
-                         "tree_cpu_s_median": round(statistics.median(
-                             sum(r["tree_cpu_s"] for r in timed if r["mode"] == mode and r["round"] == k)
-                             for k in range(args.rounds)), 2),
-                         "machine_cpu_s_median": round(statistics.median(
-                             sum(r["machine_cpu_s"] for r in timed if r["mode"] == mode and r["round"] == k)
-                             for k in range(args.rounds)), 2)}
+                         "tree_cpu_s_median": round(statistics.median(chain("tree_cpu_s")), 2),
+                         "machine_cpu_s_median": round(statistics.median(chain("machine_cpu_s")), 2)}
     base = summary["kernel"]["chain_wall_s_median"]
     for mode in MODES:
         summary[mode]["speedup_vs_kernel"] = round(base / summary[mode]["chain_wall_s_median"], 2)

@@ -207,11 +207,10 @@ def _profile(args: argparse.Namespace) -> None:
 
 def _warm(args: argparse.Namespace) -> None:
     from . import warm
-    running = warm.servers()
     if args.stop:
         print(f"asked {warm.stop()} warm server(s) to stop")
     else:
-        print("\n".join(f"{key}: pid {pid}" for key, pid in running.items()) or "no warm server running")
+        print("\n".join(f"{key}: pid {pid}" for key, pid in warm.servers().items()) or "no warm server running")
 
 
 def _readme(args: argparse.Namespace) -> None:

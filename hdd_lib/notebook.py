@@ -1,9 +1,9 @@
 """Run a pipeline notebook through papermill, in this process.
 
 Papermill injects the parameters, keeps per-cell state and writes the executed notebook as usual; the
-``inprocess`` engine below executes the cells in an IPython shell inside the calling process instead of
-a Jupyter kernel. A pipeline stage then pays one Python start and one set of imports, not a kernel's
-start, a message channel and a second interpreter (about 6 s a stage on 2 cores: benchmarks/README.md).
+``hdd-inprocess`` engine below executes the cells in an IPython shell inside the calling process instead
+of a Jupyter kernel. A pipeline stage then pays one Python start and one set of imports, not a kernel's
+start, a message channel and a second interpreter (2-3 s a stage on 2 cores: benchmarks/README.md).
 The outputs are those a kernel records: stream text, ``display()`` bundles, the last expression's value,
 inline matplotlib figures and the error of a failing cell, which stops the run.
 """
@@ -18,9 +18,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+import nbformat
+import papermill
+from IPython.core.displayhook import DisplayHook
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.interactiveshell import InteractiveShell
+from papermill.engines import Engine, papermill_engines
+from traitlets import Type
+from traitlets.config import Config
+
 __all__ = ["run_notebook", "ENGINE"]
 
-#: The papermill engine name registered by :func:`run_notebook`.
+#: The name under which importing this module registers :class:`InProcessEngine` with papermill.
 ENGINE = "hdd-inprocess"
 
 #: Run metadata papermill records that changes from run to run; dropped so an output changes only with
@@ -34,13 +43,8 @@ def run_notebook(source: str | Path, target: str | Path, parameters: Mapping[str
     random cell id; the written notebook is kept when a cell fails (papermill marks the failing cell) and
     papermill's ``PapermillExecutionError`` is raised. ``in_process=False``: a Jupyter kernel, as plain
     papermill does."""
-    import nbformat
-    import papermill
-    from papermill.engines import papermill_engines
-
-    if in_process and _shell_in_use():
+    if in_process and InteractiveShell.initialized():
         in_process = False  # already inside IPython or Jupyter: its shell is the one display() reaches
-    papermill_engines.register(ENGINE, _engine_class())
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -63,44 +67,6 @@ def run_notebook(source: str | Path, target: str | Path, parameters: Mapping[str
                     cell["id"], markers = f"papermill-error-{markers}", markers + 1
             nbformat.write(nb, str(target))
 
-
-def _shell_in_use() -> bool:
-    if "IPython" not in sys.modules:
-        return False
-    from IPython.core.interactiveshell import InteractiveShell
-    return InteractiveShell.initialized()
-
-
-def _engine_class():
-    """papermill's Engine subclass (built on first use: papermill is an optional dependency)."""
-    global _ENGINE_CLASS
-    if _ENGINE_CLASS is None:
-        from papermill.engines import Engine
-
-        class InProcessEngine(Engine):
-            """Execute each code cell in a fresh in-process IPython shell; stop at the first error."""
-
-            @classmethod
-            def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
-                with _shell() as shell:
-                    for index, cell in enumerate(nb_man.nb.cells):
-                        nb_man.cell_start(cell, index)
-                        try:
-                            if cell.cell_type == "code":
-                                cell.outputs, cell.execution_count, ok = shell.run(cell.source)
-                                if not ok:
-                                    nb_man.cell_exception(cell, cell_index=index)
-                                    break
-                        finally:
-                            nb_man.cell_complete(cell, cell_index=index)
-                    nb_man.nb.metadata["language_info"] = _LANGUAGE_INFO
-                return nb_man.nb
-
-        _ENGINE_CLASS = InProcessEngine
-    return _ENGINE_CLASS
-
-
-_ENGINE_CLASS = None
 
 #: What an IPython kernel reports as the notebook's language.
 _LANGUAGE_INFO = {
@@ -154,63 +120,78 @@ class _Stream(io.TextIOBase):
         return len(text)
 
 
-def _shell_classes():
+class _Publisher(DisplayPublisher):
+    def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
+        self.shell.outputs.bundle("display_data", data, metadata)
+
+    def clear_output(self, wait=False):
+        self.shell.outputs.items.clear()
+
+
+class _ResultHook(DisplayHook):
+    def write_output_prompt(self):
+        pass
+
+    def write_format_data(self, format_dict, md_dict=None):
+        self.shell.outputs.bundle("execute_result", format_dict, md_dict, execution_count=self.shell.cell_count)
+
+    def finish_displayhook(self):
+        pass
+
+
+class _Shell(InteractiveShell):
     """An InteractiveShell whose displays, results and tracebacks land in ``self.outputs``."""
-    from IPython.core.displayhook import DisplayHook
-    from IPython.core.displaypub import DisplayPublisher
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets import Type
 
-    class Publisher(DisplayPublisher):
-        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
-            self.shell.outputs.bundle("display_data", data, metadata)
+    display_pub_class = Type(_Publisher)
+    displayhook_class = Type(_ResultHook)
 
-        def clear_output(self, wait=False):
-            self.shell.outputs.items.clear()
+    def enable_gui(self, gui=None):  # inline figures need no event loop
+        pass
 
-    class ResultHook(DisplayHook):
-        def write_output_prompt(self):
-            pass
+    def _showtraceback(self, etype, evalue, stb):
+        self.outputs.items.append({"output_type": "error", "ename": etype.__name__, "evalue": str(evalue),
+                                   "traceback": list(stb)})
 
-        def write_format_data(self, format_dict, md_dict=None):
-            self.shell.outputs.bundle("execute_result", format_dict, md_dict, execution_count=self.shell.cell_count)
+    def run(self, source: str) -> tuple[list[dict], int, bool]:
+        """Execute one cell: (outputs, execution count, succeeded)."""
+        self.outputs, self.cell_count = _Outputs(), self.execution_count
+        result = self.run_cell(source, store_history=True)
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        return [nbformat.from_dict(o) for o in self.outputs.items], self.cell_count, result.success
 
-        def finish_displayhook(self):
-            pass
 
-    class Shell(InteractiveShell):
-        display_pub_class = Type(Publisher)
-        displayhook_class = Type(ResultHook)
+class InProcessEngine(Engine):
+    """Execute each code cell in a fresh in-process IPython shell; stop at the first error."""
 
-        def enable_gui(self, gui=None):  # inline figures need no event loop
-            pass
+    @classmethod
+    def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+        with _shell() as shell:
+            for index, cell in enumerate(nb_man.nb.cells):
+                nb_man.cell_start(cell, index)
+                try:
+                    if cell.cell_type == "code":
+                        cell.outputs, cell.execution_count, ok = shell.run(cell.source)
+                        if not ok:
+                            nb_man.cell_exception(cell, cell_index=index)
+                            break
+                finally:
+                    nb_man.cell_complete(cell, cell_index=index)
+            nb_man.nb.metadata["language_info"] = _LANGUAGE_INFO
+        return nb_man.nb
 
-        def _showtraceback(self, etype, evalue, stb):
-            self.outputs.items.append({"output_type": "error", "ename": etype.__name__, "evalue": str(evalue),
-                                       "traceback": list(stb)})
 
-        def run(self, source: str) -> tuple[list[dict], int, bool]:
-            """Execute one cell: (outputs, execution count, succeeded)."""
-            from nbformat import from_dict
-            self.outputs, self.cell_count = _Outputs(), self.execution_count
-            result = self.run_cell(source, store_history=True)
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
-            return [from_dict(o) for o in self.outputs.items], self.cell_count, result.success
-
-    return Shell
+papermill_engines.register(ENGINE, InProcessEngine)
 
 
 @contextmanager
 def _shell() -> Iterator[Any]:
     """A fresh shell (the process's IPython instance while it lives) with stdout, stderr, stdin, argv and
     the matplotlib backend redirected to it; all restored on exit."""
-    from traitlets.config import Config
-
     config = Config()
     config.HistoryManager.hist_file = ":memory:"  # no history database in the user's home
     config.InteractiveShell.colors = "nocolor"    # tracebacks as plain text in the notebook
-    shell = _shell_classes().instance(config=config)
+    shell = _Shell.instance(config=config)
     shell.outputs = _Outputs()
     saved = sys.stdout, sys.stderr, sys.stdin, sys.argv, sys.modules.get("__main__")
     sys.stdout, sys.stderr, sys.stdin = _Stream("stdout", shell), _Stream("stderr", shell), io.StringIO()
@@ -224,7 +205,7 @@ def _shell() -> Iterator[Any]:
             sys.modules["__main__"] = saved[4]
         restore_backend()
         shell.history_manager.end_session()
-        type(shell).clear_instance()
+        _Shell.clear_instance()
 
 
 _INLINE = "module://matplotlib_inline.backend_inline"

@@ -1,14 +1,14 @@
 """A warm process for pipeline stages: ``python -m hdd_lib notebook`` starts in a fraction of a second.
 
 Each ``dvc repro`` stage is a fresh ``python -m hdd_lib notebook …``, and a short stage spends most of its time
-importing torch, inductor, geoopt, pandas, matplotlib, IPython and papermill (about 4 s on 2 cores). The
-first stage starts a server that imports those once; every stage is then run by a child forked from it. The
-child takes the caller's working directory, environment, ``sys.path``, arguments and standard streams (their
-file descriptors), imports ``hdd_lib`` afresh from disk, so results follow the code, and runs the command;
-the caller forwards SIGINT/SIGTERM/SIGHUP to it and exits with its status. The server keeps no state between
-stages, serves only its user (a private directory, peer credentials checked), and exits after ``IDLE``
-seconds without work or when what it imported could have changed (a new key: Python, ``sys.path`` entries,
-import-time environment, this file). Linux only; ``HDD_WARM=0`` turns it off.
+importing torch, inductor, geoopt, pandas, matplotlib, IPython and papermill (5-8 s a stage on 2 cores,
+measured: benchmarks/README.md). The first stage starts a server that imports those once; every stage is then
+run by a child forked from it. The child takes the caller's working directory, environment, ``sys.path``,
+arguments and standard streams (their file descriptors), imports ``hdd_lib`` afresh from disk, so results
+follow the code, and runs the command; the caller forwards SIGINT/SIGTERM/SIGHUP to it and exits with its
+status. The server keeps no state between stages, serves only its user (a private directory, peer credentials
+checked), and exits after ``IDLE`` seconds without work or when what it imported could have changed (a new
+key: Python, ``sys.path`` entries, import-time environment, this file). Linux only; ``HDD_WARM=0`` turns it off.
 """
 
 from __future__ import annotations

@@ -90,20 +90,23 @@ def reproduced(repo) -> Path:
     return repo
 
 
+def table_rows(markdown: str) -> list[list[str]]:
+    """The cells of a Markdown table's rows, the header first."""
+    return [[c.strip() for c in line.strip("|").split("|")] for line in markdown.splitlines() if line.startswith("| ")]
+
+
 def test_dvc_repro_on_the_cpu_profile_writes_every_table_and_figure(reproduced):
     tables = [reproduced / "results" / "tables" / f"{t}.{ext}" for t in TABLES for ext in ("md", "csv", "tex")]
     figures = [reproduced / "results" / "figures" / f"fig{n}.png" for n in FIGURES]
     missing = [str(p) for p in tables + figures if not p.is_file()]
     assert not missing, missing
-    pool = [[c.strip() for c in line.strip("|").split("|")]
-            for line in (reproduced / "results" / "tables" / "table5_pool.md").read_text().splitlines()
-            if line.startswith("| ")]
+    pool = table_rows((reproduced / "results" / "tables" / "table5_pool.md").read_text())
     assert any(r[pool[0].index("Base")] == "NCFM" and "±" in r[pool[0].index("+HDD")] for r in pool[1:]), pool
     for table in TABLES:  # every record names the code that distilled it (pruning records once did not)
         assert "digest(s): unknown" not in (reproduced / "results" / "tables" / f"{table}.md").read_text(), table
     main = (reproduced / "results" / "tables" / "table1_main.md").read_text()
     assert "profile: cpu" in main and f"{CI_NARROWING['distill']['iterations']} distillation iterations" in main
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in main.splitlines() if line.startswith("| ")]
+    rows = table_rows(main)
     header, body = rows[0], [r for r in rows[1:] if r[0].startswith("scikit-learn digits")]
     assert [r[1] for r in body] == [str(i) for i in CI_NARROWING["grid"]["ipc"]]
     for method in ("DM", "DM+HDD", "IDM", "IDM+HDD", "DM+GeoDM"):  # every cell measured: "mean ± std"

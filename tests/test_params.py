@@ -93,6 +93,7 @@ def test_papermill_sees_the_same_parameters():
 
 def test_every_notebook_is_a_stage_and_every_stage_passes_known_parameters():
     used = {}
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for name, stage in DVC["stages"].items():
         cmd = " ".join(stage["cmd"].split()) if isinstance(stage["cmd"], str) else stage["cmd"]
         m = re.search(r"python -m hdd_lib notebook (notebooks/\S+\.ipynb)", cmd)
@@ -108,7 +109,6 @@ def test_every_notebook_is_a_stage_and_every_stage_passes_known_parameters():
         unknown = passed - set(notebook_parameters(nb))
         assert not unknown, f"stage {name} passes {unknown} that {nb.name} does not declare"
         used.setdefault(nb.name, []).append(name)
-        params = yaml.safe_load((ROOT / "params.yaml").read_text())
         for entry in stage.get("params", []):  # a section, or one key of it (methods.${item.method}: the cell's)
             section, _, key = entry.partition(".")
             assert section in params and (not key or "${" in key or key in params[section]), f"{name}: params {entry}"

@@ -10,11 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from hdd_lib import warm
 from hdd_lib.deps import PACKAGE_DIR
+
+from .test_notebook import notebook
 
 pytestmark = pytest.mark.skipif(not warm.enabled() and os.environ.get("HDD_WARM") not in ("0", ""),
                                 reason="no warm server on this platform")
@@ -40,16 +41,6 @@ def home(monkeypatch):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def notebook(path, *cells):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell("x = 1")
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, *map(nbformat.v4.new_code_cell, cells)]
-    nbformat.write(nb, str(path))
-    return path
-
-
 def hdd(home, *args, env=None, **kw):
     return subprocess.run([sys.executable, "-m", "hdd_lib", *map(str, args)], capture_output=True, text=True,
                           cwd=home, env={**os.environ, **(env or {})}, **kw)
@@ -61,7 +52,7 @@ def printed(path):
 
 
 def test_a_stage_runs_in_a_child_of_one_server_with_the_callers_setting_and_output(home):
-    src = notebook(home / "probe.ipynb", PROBE)
+    src = notebook(home / "probe.ipynb", [PROBE], "x = 1")
     runs = [hdd(home, "notebook", src, home / f"out{i}.ipynb", "-p", "x", i, env={"PROBE_ENV": f"e{i}"})
             for i in range(2)]
     local = hdd(home, "notebook", src, home / "local.ipynb", "-p", "x", 1, env={"PROBE_ENV": "e1", "HDD_WARM": "0"})
@@ -77,7 +68,7 @@ def test_a_stage_runs_in_a_child_of_one_server_with_the_callers_setting_and_outp
 
 
 def test_an_edit_to_hdd_lib_shows_in_the_next_stage(home):
-    src = notebook(home / "probe.ipynb", PROBE)
+    src = notebook(home / "probe.ipynb", [PROBE], "x = 1")
     assert hdd(home, "notebook", src, home / "a.ipynb").returncode == 0
     init = home / "code" / "hdd_lib" / "__init__.py"
     with open(init, "r+") as f:  # edited in place: the folder's time stamp (part of the server key) stays
@@ -90,15 +81,15 @@ def test_an_edit_to_hdd_lib_shows_in_the_next_stage(home):
 
 
 def test_errors_reach_the_callers_stderr_with_the_exit_status(home):
-    src = notebook(home / "bad.ipynb", "raise ValueError('distill.ipc must be >= 1, got 0')")
+    src = notebook(home / "bad.ipynb", ["raise ValueError('distill.ipc must be >= 1, got 0')"], "x = 1")
     r = hdd(home, "notebook", src, home / "out.ipynb")
     assert r.returncode == 2 and r.stderr.strip() == "error: ValueError: distill.ipc must be >= 1, got 0 (in cell 2)"
     assert r.stdout == ""
 
 
 def test_ctrl_c_reaches_the_stage_and_a_killed_caller_stops_it(home):
-    src = notebook(home / "slow.ipynb", "import os, time\nopen('pid', 'w').write(str(os.getpid()))",
-                   "print('started', flush=True)\ntime.sleep(60)")
+    src = notebook(home / "slow.ipynb", ["import os, time\nopen('pid', 'w').write(str(os.getpid()))",
+                                          "print('started', flush=True)\ntime.sleep(60)"], "x = 1")
     caller = subprocess.Popen([sys.executable, "-m", "hdd_lib", "notebook", str(src), str(home / "out.ipynb")],
                               cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     child = wait_for_pid(home / "pid")
@@ -119,13 +110,13 @@ def test_ctrl_c_reaches_the_stage_and_a_killed_caller_stops_it(home):
 
 def test_an_idle_server_exits_and_stop_ends_a_running_one(home, monkeypatch):
     monkeypatch.setenv("HDD_WARM_IDLE", "1")
-    assert hdd(home, "notebook", notebook(home / "a.ipynb", "1"), home / "out.ipynb").returncode == 0
+    assert hdd(home, "notebook", notebook(home / "a.ipynb", ["1"], "x = 1"), home / "out.ipynb").returncode == 0
     deadline = time.monotonic() + 15
     while list((home / "servers").glob("*.sock")) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not list((home / "servers").glob("*.sock"))
     monkeypatch.setenv("HDD_WARM_IDLE", "60")
-    assert hdd(home, "notebook", notebook(home / "a.ipynb", "1"), home / "out.ipynb").returncode == 0
+    assert hdd(home, "notebook", notebook(home / "a.ipynb", ["1"], "x = 1"), home / "out.ipynb").returncode == 0
     assert warm.stop(home / "servers") == 1
     deadline = time.monotonic() + 15
     while list((home / "servers").glob("*.sock")) and time.monotonic() < deadline:
@@ -135,7 +126,7 @@ def test_an_idle_server_exits_and_stop_ends_a_running_one(home, monkeypatch):
 
 def test_the_warm_command_lists_and_stops_the_servers(home):
     assert hdd(home, "warm").stdout.strip() == "no warm server running"
-    assert hdd(home, "notebook", notebook(home / "a.ipynb", "1"), home / "out.ipynb").returncode == 0
+    assert hdd(home, "notebook", notebook(home / "a.ipynb", ["1"], "x = 1"), home / "out.ipynb").returncode == 0
     (key, pid), = warm.servers(home / "servers").items()
     assert hdd(home, "warm").stdout.strip() == f"{key}: pid {pid}"
     assert hdd(home, "warm", "--stop").stdout.strip() == "asked 1 warm server(s) to stop"
@@ -180,7 +171,7 @@ def test_a_failed_server_start_runs_the_stage_without_one(tmp_path, monkeypatch)
 
 def test_a_shared_server_directory_is_refused(home, monkeypatch):
     os.chmod(home / "servers", 0o777)
-    r = hdd(home, "notebook", notebook(home / "p.ipynb", PROBE), home / "out.ipynb")
+    r = hdd(home, "notebook", notebook(home / "p.ipynb", [PROBE], "x = 1"), home / "out.ipynb")
     os.chmod(home / "servers", 0o700)
     assert r.returncode == 0 and not list((home / "servers").glob("*.sock"))  # ran on its own, no server
 
